@@ -1,0 +1,51 @@
+"""Shared fixtures: where the real CMS releases are, and an offline, project-local Prefect."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CMS_DIR = Path(os.environ.get("HCPCS_CMS_DIR", ROOT.parent / "shared" / "cms"))
+
+# Prefect and GX must stay offline and keep their state inside the project (set before any import).
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+
+#: Real releases: release id -> (path relative to CMS_DIR, data member inside the ZIP or None).
+REAL_RELEASES = {
+    "2016-Q1": ("2016-annual/HCPC2016_CONTR_ANWEB.txt", None),
+    "2017-Q1": ("2017-annual/2017-Alpha-Numeric-HCPCS-File.zip", "HCPC17_CONTR_ANWEB.txt"),
+    "2019-Q1": ("2019-annual/2019-Alpha-Numeric-HCPCS-File.zip", "HCPC2019_CONTR_ANWEB.txt"),
+}
+
+
+@pytest.fixture(scope="session")
+def cms_dir() -> Path:
+    """The real CMS releases folder (../shared/cms); tests that need it skip when it is absent."""
+    if not (CMS_DIR / "SOURCES.md").exists():
+        pytest.skip(f"real CMS releases not found at {CMS_DIR} (set HCPCS_CMS_DIR)")
+    return CMS_DIR
+
+
+def real_txt(cms_dir: Path, release: str) -> bytes:
+    """The fixed-width bytes of a real release, read from the shared folder at run time."""
+    rel, member = REAL_RELEASES[release]
+    path = cms_dir / rel
+    if member is None:
+        return path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(member)
+
+
+@pytest.fixture(scope="session")
+def real_parsed(cms_dir: Path):
+    """Parsed real releases, once per session: release id -> ParseResult."""
+    from transforms import parse_anweb
+
+    return {release: parse_anweb(real_txt(cms_dir, release)) for release in REAL_RELEASES}
