@@ -25,7 +25,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Parquet with fixed settings (zstd, no statistics timestamps) so equal input gives equal bytes."""
+    """Parquet with fixed settings (zstd level 3, statistics) so equal input gives equal bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

@@ -1,0 +1,249 @@
+"""Publish one release as immutable Parquet plus a manifest, written aside and renamed into place.
+
+Layout: ``<data_dir>/parquet/releases/release=<id>/{codes.parquet, rejects.parquet,
+validation.json, manifest.json}``. A published directory is never modified: re-publishing the same
+raw ZIP (same sha256) is a no-op, a different ZIP for the same id is refused (a CMS re-issue gets
+its own revision id, ``2026-Q1r2``, and supersedes the earlier one without deleting it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from transforms.layout import CODES_SCHEMA, REJECTS_SCHEMA
+from warehouse.files import atomic_write_bytes, write_parquet
+from warehouse.lock import publish_lock
+
+SCHEMA_VERSION = 1
+RELEASES_DIR = Path("parquet") / "releases"
+MANIFEST = "manifest.json"
+PROVENANCE_KEYS = ("source_url", "sha256", "member_name", "quarter", "fetched_at")
+
+_RELEASE_ID = re.compile(r"^(\d{4})-Q([1-4])(?:r([2-9]|[1-9]\d+))?$")
+
+
+class PublishError(ValueError):
+    """The release cannot be published as given (bad id, wrong schema, conflicting re-publish)."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    release_id: str
+    path: Path
+    status: str  # "published" | "unchanged"
+
+
+def release_key(release_id: str) -> tuple[int, int, int]:
+    """Sort key (year, quarter, revision); ``2026-Q1`` is revision 1, ``2026-Q1r2`` revision 2."""
+    m = _RELEASE_ID.match(release_id)
+    if not m:
+        raise PublishError(
+            f"release id {release_id!r} is not YYYY-Qn or YYYY-QnrN (e.g. 2019-Q1, 2026-Q1r2)"
+        )
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
+
+
+def quarter_of(release_id: str) -> str:
+    """The quarter a release belongs to: ``2026-Q1r2`` -> ``2026-Q1``."""
+    year, quarter, _ = release_key(release_id)
+    return f"{year}-Q{quarter}"
+
+
+def release_dir(data_dir: Path, release_id: str) -> Path:
+    return Path(data_dir) / RELEASES_DIR / f"release={release_id}"
+
+
+def schema_fingerprint() -> str:
+    """sha256 of the codes and rejects schemas: changes whenever a column or type changes."""
+    text = json.dumps(
+        {"codes": {k: str(v) for k, v in CODES_SCHEMA.items()},
+         "rejects": {k: str(v) for k, v in REJECTS_SCHEMA.items()}},
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pipeline_version() -> str:
+    try:
+        return version("hcpcs-pipeline")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, sort_keys=True, indent=2, default=str) + "\n").encode()
+
+
+def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> None:
+    got = dict(frame.schema)
+    if got != schema:
+        missing = [c for c in schema if c not in got]
+        extra = [c for c in got if c not in schema]
+        wrong = [
+            f"{c}: {got[c]} (expected {t})" for c, t in schema.items() if c in got and got[c] != t
+        ]
+        raise PublishError(
+            f"{name} frame does not match the published schema: missing {missing}, "
+            f"unexpected {extra}, wrong types {wrong}"
+        )
+
+
+# The steps of one publish, in order; each writes one file into the aside directory. Kept as
+# separate functions so a fault test can make any one of them fail.
+def _write_codes(tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame, validation: dict) -> None:
+    write_parquet(codes, tmp / "codes.parquet")
+
+
+def _write_rejects(tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame, validation: dict) -> None:
+    write_parquet(rejects, tmp / "rejects.parquet")
+
+
+def _write_validation(
+    tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame, validation: dict
+) -> None:
+    atomic_write_bytes(tmp / "validation.json", _json_bytes(validation))
+
+
+STEPS: tuple[str, ...] = ("_write_codes", "_write_rejects", "_write_validation")
+
+
+def _manifest(release_id: str, tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame,
+              provenance: dict) -> dict:
+    files = {}
+    for name, rows in (("codes.parquet", codes.height), ("rejects.parquet", rejects.height),
+                       ("validation.json", None)):
+        path = tmp / name
+        files[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size, "rows": rows}
+    kinds = codes.group_by("kind").len()
+    by_kind = dict(zip(kinds["kind"].to_list(), kinds["len"].to_list(), strict=True))
+    return {
+        "release_id": release_id,
+        "quarter": provenance.get("quarter") or quarter_of(release_id),
+        "revision": release_key(release_id)[2],
+        "source_url": provenance.get("source_url"),
+        "raw_sha256": provenance["sha256"],
+        "member_name": provenance.get("member_name"),
+        "fetched_at": provenance.get("fetched_at"),
+        "counts": {
+            "codes": codes.height,
+            "procedures": by_kind.get("procedure", 0),
+            "modifiers": by_kind.get("modifier", 0),
+            "rejects": rejects.height,
+        },
+        "schema_version": SCHEMA_VERSION,
+        "schema_fingerprint": schema_fingerprint(),
+        "pipeline_version": pipeline_version(),
+        "files": files,
+    }
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sweep_leftovers(parent: Path) -> None:
+    """Remove aside directories of publishers that died (safe: we hold the lock)."""
+    for stale in parent.glob(".release=*.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def read_manifest(path: Path) -> dict:
+    return json.loads((path / MANIFEST).read_text())
+
+
+def publish_release(
+    data_dir: Path,
+    *,
+    release_id: str,
+    codes: pl.DataFrame,
+    rejects: pl.DataFrame,
+    validation: dict,
+    provenance: dict,
+) -> PublishResult:
+    """Write the release aside, then rename it into place; the same raw ZIP twice is a no-op."""
+    release_key(release_id)
+    if not provenance.get("sha256"):
+        raise PublishError(f"{release_id}: provenance has no raw ZIP sha256")
+    _check_frame("codes", codes, CODES_SCHEMA)
+    _check_frame("rejects", rejects, REJECTS_SCHEMA)
+    final = release_dir(data_dir, release_id)
+    with publish_lock(data_dir):
+        if (final / MANIFEST).exists():
+            existing = read_manifest(final)
+            if existing["raw_sha256"] == provenance["sha256"]:
+                return PublishResult(release_id, final, "unchanged")
+            raise PublishError(
+                f"{release_id} is already published from raw sha256 {existing['raw_sha256']}; "
+                f"refusing to overwrite it with {provenance['sha256']}. Publish a re-issue under "
+                f"its own revision id (e.g. {quarter_of(release_id)}r2)"
+            )
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_leftovers(final.parent)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".release={release_id}.tmp-"))
+        try:
+            steps: list[Callable[..., None]] = [globals()[name] for name in STEPS]
+            for step in steps:
+                step(tmp, codes, rejects, validation)
+            manifest = _manifest(release_id, tmp, codes, rejects, provenance)
+            atomic_write_bytes(tmp / MANIFEST, _json_bytes(manifest))
+            _fsync_dir(tmp)
+            os.rename(tmp, final)
+            _fsync_dir(final.parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return PublishResult(release_id, final, "published")
+
+
+def published_releases(data_dir: Path) -> list[dict]:
+    """Manifests of every published release, in release order (year, quarter, revision)."""
+    root = Path(data_dir) / RELEASES_DIR
+    manifests = [read_manifest(d) for d in root.glob("release=*") if (d / MANIFEST).exists()]
+    return sorted(manifests, key=lambda m: release_key(m["release_id"]))
+
+
+def effective_release_ids(manifests: list[dict]) -> list[str]:
+    """Release ids that count for history and "current": the latest revision of each quarter."""
+    latest: dict[str, str] = {}
+    for m in sorted(manifests, key=lambda m: release_key(m["release_id"])):
+        latest[quarter_of(m["release_id"])] = m["release_id"]
+    return list(latest.values())
+
+
+def previous_release(data_dir: Path, release_id: str) -> str | None:
+    """The latest published release ordered before ``release_id`` (any revision), or None."""
+    key = release_key(release_id)
+    earlier = [m["release_id"] for m in published_releases(data_dir)
+               if release_key(m["release_id"]) < key]
+    return earlier[-1] if earlier else None
+
+
+def load_codes(data_dir: Path, release_id: str) -> pl.DataFrame:
+    path = release_dir(data_dir, release_id) / "codes.parquet"
+    if not path.exists():
+        raise PublishError(f"release {release_id} is not published under {path.parent}")
+    return pl.read_parquet(path)
