@@ -27,10 +27,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not bench"
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q -s tests/bench -m bench -p no:randomly
+	$(BIN)/python -m pytest -q -s tests/bench -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

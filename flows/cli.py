@@ -42,7 +42,7 @@ def parse(
 ) -> None:
     """Parse one release into one row per code (every field, repeating groups as lists).
 
-    Exit status: 0 parsed with no rejects, 1 parsed but some lines were rejected, 2 unreadable input.
+    Exit status: 0 parsed with no rejects, 1 some lines were rejected, 2 unreadable input.
     """
     from sources.archive import ArchiveError, read_release_file
     from transforms import parse_anweb

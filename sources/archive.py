@@ -22,7 +22,7 @@ _STAMP = re.compile(r"_(\d{2})(\d{2})(\d{4})(?=\.txt$)")  # _MMDDYYYY
 
 
 class ArchiveError(ValueError):
-    """The ZIP cannot give one trustworthy data file (none, ambiguous, corrupt, encrypted, too big)."""
+    """The ZIP cannot give one trustworthy data file (none, ambiguous, corrupt, encrypted, big)."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,7 @@ def _rank(name: str) -> tuple[int, str]:
 
 def select_data_member(names: list[str], where: str = "archive") -> str:
     """The data file among ``names``; the latest revision when CMS put several in one ZIP."""
-    candidates = [
-        n for n in names if _DATA_MEMBER.search(n) and "recordlayout" not in n.lower()
-    ]
+    candidates = [n for n in names if _DATA_MEMBER.search(n) and "recordlayout" not in n.lower()]
     if not candidates:
         raise ArchiveError(
             f"{where}: no HCPCS fixed-width data file (HCPCnnnn_...ANWEB....txt) among its "

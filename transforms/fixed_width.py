@@ -1,8 +1,8 @@
 """CMS Alpha-Numeric HCPCS fixed-width text (ANWEB) -> one row per code, plus rejects.
 
 Records are found by their shape, never by line number: a record line starts with a code (five
-characters, or a modifier right-justified in columns 4-5), a sequence number and a record id of 3, 4,
-7 or 8. Lines of another shape before the first record are the disclaimer block (kept as
+characters, or a modifier right-justified in columns 4-5), a sequence number and a record id of 3,
+4, 7 or 8. Lines of another shape before the first record are the disclaimer block (kept as
 ``preamble``); after it they are rejects. A code's lines (a first line, id 3 or 7, then its
 continuations, 4 or 8) are checked as a group; any structural break rejects the whole group, so a
 code is published complete or not at all.
@@ -10,9 +10,12 @@ code is published complete or not at all.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.layout import (
     CHUNK_LENGTH,
@@ -22,12 +25,12 @@ from transforms.layout import (
     LAYOUT,
     RECORD_LENGTH,
     REJECTS_SCHEMA,
-    Field,
 )
 
 _RECORD_SHAPE = r"^(?:[A-Z0-9]{5}|   [A-Z0-9]{2}).{5}[3478]"
 _FIRST_IDS = ["3", "7"]
 _CONTINUES = {"4": "3", "8": "7"}  # continuation record id -> the first-line id it continues
+_CHUNK = FIELDS["long_description"]
 
 
 @dataclass(frozen=True)
@@ -40,194 +43,240 @@ class ParseResult:
     line_count: int
 
 
-def decode(data: bytes) -> str:
-    """cp1252, as CMS writes it; undefined bytes become U+FFFD instead of failing the parse."""
+def to_utf8(data: bytes, max_spans: int = 16) -> bytes:
+    """cp1252 (as CMS writes it) re-encoded as UTF-8; undefined bytes become U+FFFD.
+
+    Real files are ASCII except a few disclaimer lines, so only the lines that hold a byte >= 0x80
+    are decoded (found by the C-speed ASCII decoder's error position); a file with many such lines
+    is decoded whole.
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    return data.decode("cp1252", errors="replace")
+    view, pos, out = memoryview(data), 0, []
+    for _ in range(max_spans):
+        try:
+            codecs.ascii_decode(view[pos:])
+        except UnicodeDecodeError as exc:
+            bad = pos + exc.start
+            eol = data.find(b"\n", bad)
+            eol = len(data) if eol < 0 else eol
+            out += [view[pos:bad], data[bad:eol].decode("cp1252", errors="replace").encode()]
+            pos = eol
+        else:
+            return b"".join([*out, view[pos:]]) if out else data
+    return data.decode("cp1252", errors="replace").encode()
 
 
-def _lines(text: str) -> pl.DataFrame:
+def _lines(data: bytes) -> pl.DataFrame:
+    """One row per physical line (CRLF or LF), 1-based line numbers, line ending removed."""
+    if data.endswith(b"\n"):
+        data = data[:-1]  # the final line ending does not open another line
+    parts = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n")
+    text = pl.Series("text", pc.list_flatten(parts).cast(pa.large_string()))
     return (
-        pl.DataFrame({"text": text.split("\n")})
+        pl.DataFrame({"text": text if data else pl.Series([], dtype=pl.String)})
         .with_row_index("line", offset=1)
-        .with_columns(
-            pl.col("line").cast(pl.Int64),
-            pl.col("text").str.strip_chars_end("\r"),
-        )
+        .with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_chars_end("\r"))
     )
 
 
-def _structure_errors() -> pl.Expr:
-    """The first structural problem of each record line, or null (lines in file order)."""
-    seq = pl.col("sequence_number")
-    seq_n = seq.cast(pl.Int64, strict=False)
-    prev_n = seq_n.shift(1).over("group")
-    is_first = pl.col("record_id").is_in(_FIRST_IDS)
-    cont = ~is_first
-    tail_blank = pl.col("record").str.slice(91).str.strip_chars() == ""
-    expected_first = pl.col("record_id").replace_strict(_CONTINUES, default=None)
-    return (
-        pl.when(pl.col("length") > RECORD_LENGTH)
-        .then(pl.format("line is {} characters long; a record has 320", pl.col("length")))
-        .when(~seq.str.contains(r"^\d{5}$"))
-        .then(pl.format("sequence number '{}' is not numeric", seq))
-        .when(pl.col("group") == 0)
-        .then(pl.lit("orphan continuation line: no first record (record id 3 or 7) before it"))
-        .when(is_first & (seq != "00100"))
-        .then(pl.format("first line of {} has sequence number {}, expected 00100", "code", seq))
-        .when(cont & (pl.col("code") != pl.col("group_code")))
-        .then(
-            pl.format(
-                "continuation line of {} inside the record of {} that starts at line {} "
-                "(orphan continuation or code mismatch)",
-                "code",
-                "group_code",
-                "group_line",
-            )
-        )
-        .when(cont & (expected_first != pl.col("group_record_id")))
-        .then(
-            pl.format(
-                "record id {} cannot continue a record with id {}", "record_id", "group_record_id"
-            )
-        )
-        .when(cont & (seq_n != prev_n + 100))
-        .then(pl.format("sequence number {} does not follow {} (gap)", seq, pl.col("previous_seq")))
-        .when(cont & ~tail_blank)
-        .then(pl.lit("continuation line carries data in columns 92-320"))
-        .otherwise(None)
-    )
+# Structural checks of one record line, in the order a reader would report them. Columns used:
+# code, sequence_number, record_id and the group's first line (group_*), previous_seq in the group.
+_SEQ = pl.col("sequence_number")
+_SEQ_N = _SEQ.cast(pl.Int32, strict=False)
+_IS_FIRST = pl.col("record_id").is_in(_FIRST_IDS)
+_CONT = ~_IS_FIRST
+_CHECKS: list[tuple[pl.Expr, pl.Expr]] = [
+    (
+        pl.col("text").str.len_chars() > RECORD_LENGTH,
+        pl.format("line is {} characters long; a record has 320", pl.col("text").str.len_chars()),
+    ),
+    (~_SEQ.str.contains(r"^\d{5}$"), pl.format("sequence number '{}' is not numeric", _SEQ)),
+    (
+        pl.col("group") == 0,
+        pl.lit("orphan continuation line: no first record (record id 3 or 7) before it"),
+    ),
+    (
+        _IS_FIRST & (_SEQ != "00100"),
+        pl.format("first line of {} has sequence number {}, expected 00100", "code", _SEQ),
+    ),
+    (
+        _CONT & (pl.col("code") != pl.col("group_code")),
+        pl.format(
+            "continuation line of {} inside the record of {} that starts at line {} "
+            "(orphan continuation or code mismatch)",
+            "code",
+            "group_code",
+            "group_line",
+        ),
+    ),
+    (
+        _CONT
+        & (pl.col("record_id").replace_strict(_CONTINUES, default="") != pl.col("group_record_id")),
+        pl.format(
+            "record id {} cannot continue a record with id {}", "record_id", "group_record_id"
+        ),
+    ),
+    (
+        _CONT & (pl.col("previous_seq").cast(pl.Int32, strict=False) + 100 != _SEQ_N),
+        pl.format("sequence number {} does not follow {} (gap)", _SEQ, "previous_seq"),
+    ),
+    (
+        _CONT & (pl.col("text").str.strip_chars_end().str.len_chars() > _CHUNK.end),
+        pl.lit("continuation line carries data in columns 92-320"),
+    ),
+]
 
 
 def _records(lines: pl.DataFrame) -> pl.DataFrame:
-    """Record-shaped lines with their group, the group's first line and structural errors."""
-    rec = lines.filter(pl.col("text").str.contains(_RECORD_SHAPE)).with_columns(
-        length=pl.col("text").str.len_chars(),
-        record=pl.col("text").str.pad_end(RECORD_LENGTH),
-    )
+    """Record-shaped lines with their group (first line + continuations) and a ``bad`` flag."""
+    rec = lines.with_columns(
+        code=pl.col("text").str.slice(0, 5).str.strip_chars(),
+        sequence_number=pl.col("text").str.slice(5, 5),
+        record_id=pl.col("text").str.slice(10, 1),
+    ).with_columns(group=_IS_FIRST.cum_sum())
+    at_first = {
+        c: pl.when(_IS_FIRST).then(pl.col(c)).forward_fill() for c in ("code", "line", "record_id")
+    }
     rec = rec.with_columns(
-        code=pl.col("record").str.slice(0, 5).str.strip_chars(),
-        sequence_number=pl.col("record").str.slice(5, 5),
-        record_id=pl.col("record").str.slice(10, 1),
-    ).with_columns(group=pl.col("record_id").is_in(_FIRST_IDS).cum_sum())
-    rec = rec.with_columns(
-        group_code=pl.col("code").first().over("group"),
-        group_line=pl.col("line").first().over("group"),
-        group_record_id=pl.col("record_id").first().over("group"),
-        previous_seq=pl.col("sequence_number").shift(1).over("group"),
+        group_code=at_first["code"],
+        group_line=at_first["line"],
+        group_record_id=at_first["record_id"],
+        previous_seq=_SEQ.shift(1),  # same group whenever the line is a continuation
     )
-    rec = rec.with_columns(error=_structure_errors())
-    first_error = (
-        pl.format("line {}: {}", "line", "error").drop_nulls().first().over("group")
+    return rec.with_columns(bad=pl.any_horizontal([flag for flag, _ in _CHECKS]))
+
+
+def _rejected_records(rec: pl.DataFrame) -> pl.DataFrame:
+    """Every line of every group that has a structural break, with a reason naming it."""
+    reason = pl.when(_CHECKS[0][0]).then(_CHECKS[0][1])
+    for flag, message in _CHECKS[1:]:
+        reason = reason.when(flag).then(message)
+    bad = rec.filter("bad").with_columns(error=reason)
+    first_error = bad.group_by("group").agg(
+        group_error=pl.format("line {}: {}", "line", "error").first()
     )
-    return rec.with_columns(
-        group_error=pl.when(pl.col("group") == 0).then(None).otherwise(first_error)
+    in_bad_group = rec.filter(pl.col("group").is_in(bad["group"].implode()) & (pl.col("group") > 0))
+    return (
+        pl.concat([bad, in_bad_group.filter(~pl.col("bad"))], how="diagonal")
+        .join(first_error, on="group", how="left")
+        .select(
+            "line",
+            "code",
+            reason=pl.coalesce(
+                "error",
+                pl.format("record of {} rejected because of {}", "group_code", "group_error"),
+            ),
+            text="text",
+        )
     )
 
 
-def _value(f: Field, offset: int) -> pl.Expr:
-    """The raw text of one occurrence: right-trimmed (codes fully trimmed), null when blank."""
-    raw = pl.col("record").str.slice(offset, f.length)
-    raw = raw.str.strip_chars() if f.type == "code" else raw.str.strip_chars_end()
-    return pl.when(raw == "").then(None).otherwise(raw)
+def _slices() -> list[pl.Expr]:
+    """Raw right-trimmed text of every field occurrence (codes fully trimmed), '' when blank."""
+    out = []
+    for f in LAYOUT:
+        if f.type in ("sequence", "record_id", "chunk"):
+            continue
+        for i, offset in enumerate(f.offsets()):
+            raw = pl.col("text").str.slice(offset, f.length)
+            if f.type == "code":
+                raw = raw.str.strip_chars()
+            elif f.length > 1:
+                raw = raw.str.strip_chars_end()
+            else:  # a single character: blank is " " (or "" past the end of a trimmed line)
+                raw = pl.when(raw != " ").then(raw).otherwise(pl.lit(""))
+            out.append(raw.alias(f"{f.name}#{i}"))
+    return out
 
 
-def _typed(f: Field, raw: pl.Expr) -> pl.Expr:
-    if f.type == "date":
-        ok = raw.str.contains(r"^\d{8}$")
-        return pl.when(ok).then(raw.str.strptime(pl.Date, "%Y%m%d", strict=False))
-    if f.type == "int":
-        return raw.str.strip_chars().cast(pl.Int16, strict=False)
-    return raw
+def _as_list(values: list[pl.Expr]) -> pl.Expr:
+    """Positional list of expressions (``concat_arr`` is ~15x faster than ``concat_list`` here)."""
+    return pl.concat_arr(values).arr.to_list()
 
 
-def _field_columns() -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """Column expressions for every data field, and the 'unparsed value' entries they may emit."""
+def _typed_columns() -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """Typed output columns from the raw slices, and the 'unparsed value' entries they may emit."""
     columns: list[pl.Expr] = []
     unparsed: list[pl.Expr] = []
     for f in DATA_FIELDS:
         if f.type == "chunk":
             continue
         values = []
-        for i, offset in enumerate(f.offsets()):
-            raw = _value(f, offset)
-            typed = _typed(f, raw)
+        for i in range(f.occurs):
+            raw = pl.col(f"{f.name}#{i}")
+            if f.type == "date":
+                typed = pl.when(raw.str.contains(r"^\d{8}$")).then(
+                    raw.str.to_date("%Y%m%d", strict=False)
+                )
+            elif f.type == "int":
+                typed = raw.str.strip_chars_start().cast(pl.Int16, strict=False)
+            else:
+                typed = pl.when(raw != "").then(raw)
             values.append(typed)
             if f.type in ("date", "int"):
                 label = f.name if f.occurs == 1 else f"{f.name}[{i + 1}]"
-                bad = raw.is_not_null() & typed.is_null()
-                unparsed.append(
-                    pl.when(bad).then(pl.struct(field=pl.lit(label), value=raw))
-                )
-        expr = pl.concat_list(values) if f.occurs > 1 else values[0]
-        columns.append(expr.alias(f.name))
+                bad = (raw != "") & typed.is_null()
+                unparsed.append(pl.when(bad).then(pl.struct(field=pl.lit(label), value=raw)))
+        columns.append((_as_list(values) if f.occurs > 1 else values[0]).alias(f.name))
     for f in LAYOUT:
         if f.type == "filler":
-            raw = _value(f, f.start - 1)
-            unparsed.append(pl.when(raw.is_not_null()).then(pl.struct(field=pl.lit(f.name), value=raw)))
+            raw = pl.col(f"{f.name}#0")
+            unparsed.append(pl.when(raw != "").then(pl.struct(field=pl.lit(f.name), value=raw)))
     return columns, unparsed
 
 
-_COLUMNS, _UNPARSED = _field_columns()
+_SLICES = _slices()
+_COLUMNS, _UNPARSED = _typed_columns()
 
 
 def _codes(good: pl.DataFrame) -> pl.DataFrame:
-    chunk = FIELDS["long_description"]
-    descriptions = good.group_by("group", maintain_order=True).agg(
-        long_description=pl.col("record")
-        .str.slice(chunk.start - 1, CHUNK_LENGTH)
-        .str.strip_chars_end()
-        .filter(pl.col("record").str.slice(chunk.start - 1, CHUNK_LENGTH).str.strip_chars() != "")
-        .str.join(" "),
-        line_count=pl.len().cast(pl.Int32),
+    """One row per code: fields from its first line, long description from all its lines."""
+    chunk = pl.col("text").str.slice(_CHUNK.start - 1, CHUNK_LENGTH).str.strip_chars_end()
+    # Groups are contiguous and in file order, as are their first lines: stack, don't join.
+    per_code = (
+        good.select("group", chunk=chunk)
+        .group_by("group", maintain_order=True)
+        .agg(
+            long_description=pl.col("chunk").filter(pl.col("chunk") != "").str.join(" "),
+            line_count=pl.len().cast(pl.Int32),
+        )
     )
-    firsts = good.filter(pl.col("record_id").is_in(_FIRST_IDS))
+    firsts = good.filter(_IS_FIRST).select("line", "record_id", *_SLICES)
     codes = firsts.select(
-        "group",
         *_COLUMNS,
-        kind=pl.when(pl.col("record_id") == "3").then(pl.lit("procedure")).otherwise(pl.lit("modifier")),
+        kind=pl.when(pl.col("record_id") == "3")
+        .then(pl.lit("procedure"))
+        .otherwise(pl.lit("modifier")),
         source_line=pl.col("line"),
-        unparsed_values=pl.concat_list(_UNPARSED).list.drop_nulls(),
-    )
-    codes = codes.join(descriptions, on="group", how="left").with_columns(
-        pl.col("long_description").replace("", None)
-    )
-    return codes.select([pl.col(name).cast(dtype) for name, dtype in CODES_SCHEMA.items()])
+        unparsed_values=_as_list(_UNPARSED).list.drop_nulls(),
+    ).hstack(per_code.select(pl.col("long_description").replace("", None), "line_count"))
+    return codes.select(list(CODES_SCHEMA)).cast(CODES_SCHEMA)
 
 
 def parse_anweb(data: bytes) -> ParseResult:
     """Parse one ANWEB fixed-width file (the bytes of the .txt) into codes and rejects."""
-    lines = _lines(decode(data))
-    is_record = pl.col("text").str.contains(_RECORD_SHAPE)
-    first_record = lines.filter(is_record).select(pl.col("line").min()).item()
+    lines = _lines(to_utf8(data)).with_columns(
+        is_record=pl.col("text").str.contains(_RECORD_SHAPE),
+        blank=~pl.col("text").str.contains(r"\S"),
+    )
+    first_record = lines.filter("is_record").select(pl.col("line").min()).item()
     first_record = first_record if first_record is not None else len(lines) + 1
-    nonblank = pl.col("text").str.strip_chars() != ""
-    preamble = lines.filter(nonblank & (pl.col("line") < first_record)).select("line", "text")
-    stray = lines.filter(nonblank & ~is_record & (pl.col("line") > first_record)).select(
+    before = pl.col("line") < first_record
+    preamble = lines.filter(before & ~pl.col("blank")).select("line", "text")
+    stray = lines.filter(~before & ~pl.col("blank") & ~pl.col("is_record")).select(
         "line",
         code=pl.lit(None, dtype=pl.String),
         reason=pl.lit("line does not have the shape of a record"),
         text="text",
     )
-
-    rec = _records(lines)
-    rejected = rec.filter(pl.col("error").is_not_null() | pl.col("group_error").is_not_null())
-    rejects = pl.concat(
-        [
-            stray,
-            rejected.select(
-                "line",
-                "code",
-                reason=pl.coalesce(
-                    "error",
-                    pl.format("record of {} rejected because of {}", "group_code", "group_error"),
-                ),
-                text="text",
-            ),
-        ]
-    ).sort("line")
-    good = rec.filter(pl.col("error").is_null() & pl.col("group_error").is_null())
+    rec = _records(lines.filter("is_record").drop("is_record", "blank"))
+    if rec["bad"].any():
+        rejected = _rejected_records(rec)
+        good = rec.filter(~pl.col("line").is_in(rejected["line"].implode()))
+    else:
+        rejected, good = stray.clear(), rec
+    rejects = pl.concat([stray, rejected.select(stray.columns)]).sort("line")
     return ParseResult(
         codes=_codes(good),
         rejects=rejects.select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()]),

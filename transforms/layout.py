@@ -50,25 +50,25 @@ LAYOUT: tuple[Field, ...] = (
     Field("multiple_pricing_indicator", 128, 1, 1, "text", "MULT_PI", "Multiple pricing indicator: which pricing methodology applies when there are several."),  # noqa: E501
     Field("cim_references", 129, 6, 3, "text", "CIM1", "Coverage Issues Manual reference section numbers, 3 positional occurrences."),  # noqa: E501
     Field("mcm_references", 147, 8, 3, "text", "MCM1", "Medicare Carriers Manual reference section numbers, 3 positional occurrences."),  # noqa: E501
-    Field("statute", 171, 10, 1, "text", "STATUTE", "Statute number (free text, e.g. 1833(t))."),  # noqa: E501
+    Field("statute", 171, 10, 1, "text", "STATUTE", "Statute number (free text, e.g. 1833(t))."),
     Field("lab_certifications", 181, 3, 8, "text", "LABCERT1", "Lab certification codes (CLIA specialty), 8 positional occurrences."),  # noqa: E501
     Field("cross_references", 205, 5, 5, "text", "XREF1", "Cross-reference codes (HCPCS, CPT or modifier), 5 positional occurrences."),  # noqa: E501
-    Field("coverage_code", 230, 1, 1, "text", "COV", "Medicare coverage code (C, D, I, M, S)."),  # noqa: E501
+    Field("coverage_code", 230, 1, 1, "text", "COV", "Medicare coverage code (C, D, I, M, S)."),
     Field("asc_group", 231, 2, 1, "text", "ASC_GRP", "ASC payment group: YY = approved to be performed in an ambulatory surgical center."),  # noqa: E501
     Field("asc_effective_date", 233, 8, 1, "date", "ASC_DT", "Effective date of the ASC payment group."),  # noqa: E501
     Field("mog_group", 241, 3, 1, "text", "OPPS", "Medicare outpatient group (MOG) payment group (legacy; blank in every release since 2016)."),  # noqa: E501
     Field("mog_indicator", 244, 1, 1, "text", "OPPS_PI", "MOG payment policy indicator (legacy; blank since 2016)."),  # noqa: E501
     Field("mog_effective_date", 245, 8, 1, "date", "OPPS_DT", "MOG effective date (legacy; blank since 2016)."),  # noqa: E501
     Field("processing_note", 253, 4, 1, "text", "PROCNOTE", "Processing note number (joins the release's proc_notes file)."),  # noqa: E501
-    Field("betos", 257, 3, 1, "text", "BETOS", "Berenson-Eggers type of service code."),  # noqa: E501
-    Field("filler_260", 260, 1, 1, "filler", "", "Filler (always blank)."),  # noqa: E501
+    Field("betos", 257, 3, 1, "text", "BETOS", "Berenson-Eggers type of service code."),
+    Field("filler_260", 260, 1, 1, "filler", "", "Filler (always blank)."),
     Field("types_of_service", 261, 1, 5, "text", "TOS1", "Type of service codes, 5 positional occurrences."),  # noqa: E501
-    Field("anesthesia_base_units", 266, 3, 1, "int", "ANEST_BU", "Anesthesia base unit quantity."),  # noqa: E501
-    Field("added_date", 269, 8, 1, "date", "ADD DT", "Date the code was added to HCPCS."),  # noqa: E501
+    Field("anesthesia_base_units", 266, 3, 1, "int", "ANEST_BU", "Anesthesia base unit quantity."),
+    Field("added_date", 269, 8, 1, "date", "ADD DT", "Date the code was added to HCPCS."),
     Field("action_effective_date", 277, 8, 1, "date", "ACT EFF DT", "Effective date of the action code's change."),  # noqa: E501
     Field("termination_date", 285, 8, 1, "date", "TERM DT", "Date the code was terminated (null while active)."),  # noqa: E501
     Field("action_code", 293, 1, 1, "text", "ACTION CD", "Action code: what changed for this code in this release."),  # noqa: E501
-    Field("filler_294", 294, 27, 1, "filler", "", "Filler (always blank)."),  # noqa: E501
+    Field("filler_294", 294, 27, 1, "filler", "", "Filler (always blank)."),
 )
 # fmt: on
 
@@ -82,7 +82,7 @@ DATA_FIELDS: tuple[Field, ...] = tuple(
 #: Columns the parser adds beside the layout's own fields.
 DERIVED_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "kind": (pl.String(), "procedure or modifier (from the record id)."),
-    "source_line": (pl.Int64(), "1-based line number of the code's first record in the source file."),
+    "source_line": (pl.Int64(), "1-based line number of the code's first record in the file."),
     "line_count": (pl.Int32(), "Number of physical lines (first + continuations) of the code."),
     "unparsed_values": (
         pl.List(pl.Struct({"field": pl.String(), "value": pl.String()})),
@@ -130,7 +130,10 @@ def column_descriptions() -> dict[str, str]:
 
 def layout_markdown() -> str:
     """The layout as a Markdown table (the README's copy is generated from this)."""
-    rows = ["| field | columns | length x occurs | type | CMS xlsx | meaning |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| field | columns | length x occurs | type | CMS xlsx | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
     for f in LAYOUT:
         rows.append(
             f"| `{f.name}` | {f.start}-{f.end} | {f.length} x {f.occurs} | {f.type} | {f.xlsx} "
