@@ -1,0 +1,243 @@
+"""The analysts' DuckDB schema: base tables, lookup tables, views, macros and their comments.
+
+Every column comment of ``codes`` comes from ``transforms.layout.column_descriptions()``; every
+lookup table comes from ``expectations.domains.DOMAINS`` and each domain's ``columns`` says which
+code columns it decodes, so the decoded views are generated, not written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from transforms.layout import CODES_SCHEMA, column_descriptions
+from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS
+from warehouse.publish import effective_release_ids, release_dir, release_key
+
+RELEASE_COLUMNS: dict[str, str] = {
+    "release_id": "Release id: YYYY-Qn, or YYYY-QnrN for CMS's re-issue N of a quarter.",
+    "year": "Year of the release.",
+    "quarter": "Quarter of the release (annual files before 2020 are Q1).",
+    "revision": "Revision within the quarter (1 = first issue).",
+    "release_order": "Position of the release in (year, quarter, revision) order, from 1.",
+    "effective": "True for the latest revision of its quarter: the one history and current use.",
+    "history_seq": "Position among effective releases (1 = oldest); null for superseded revisions.",
+    "superseded_by": "The later revision of the same quarter that replaces this one, if any.",
+    "effective_from": "First day of the release's quarter.",
+    "source_url": "Where the raw ZIP was downloaded from.",
+    "raw_sha256": "sha256 of the raw ZIP exactly as downloaded (the release's content identity).",
+    "member_name": "Name of the fixed-width data file inside the ZIP.",
+    "fetched_at": "When the raw ZIP was fetched.",
+    "code_count": "Codes (procedures + modifiers) in the release.",
+    "procedure_count": "Procedure codes in the release.",
+    "modifier_count": "Modifiers in the release.",
+    "reject_count": "Lines the parser rejected.",
+    "schema_version": "Version of the published Parquet schema.",
+    "pipeline_version": "Version of hcpcs-pipeline that published the release.",
+}
+
+
+def _releases_frame(manifests: list[dict]) -> pl.DataFrame:
+    effective = effective_release_ids(manifests)
+    latest = {release_key(r)[:2]: r for r in effective}
+    rows = []
+    for order, m in enumerate(sorted(manifests, key=lambda m: release_key(m["release_id"])), 1):
+        rid = m["release_id"]
+        year, quarter, revision = release_key(rid)
+        rows.append({
+            "release_id": rid, "year": year, "quarter": quarter, "revision": revision,
+            "release_order": order, "effective": rid in effective,
+            "history_seq": effective.index(rid) + 1 if rid in effective else None,
+            "superseded_by": None if rid in effective else latest[(year, quarter)],
+            "effective_from": f"{year}-{3 * (quarter - 1) + 1:02d}-01",
+            "source_url": m.get("source_url"), "raw_sha256": m["raw_sha256"],
+            "member_name": m.get("member_name"), "fetched_at": m.get("fetched_at"),
+            "code_count": m["counts"]["codes"], "procedure_count": m["counts"]["procedures"],
+            "modifier_count": m["counts"]["modifiers"], "reject_count": m["counts"]["rejects"],
+            "schema_version": m["schema_version"], "pipeline_version": m["pipeline_version"],
+        })
+    schema = {c: pl.String() for c in RELEASE_COLUMNS} | {
+        "year": pl.Int32(), "quarter": pl.Int32(), "revision": pl.Int32(),
+        "release_order": pl.Int32(), "effective": pl.Boolean(), "history_seq": pl.Int32(),
+        "code_count": pl.Int64(), "procedure_count": pl.Int64(), "modifier_count": pl.Int64(),
+        "reject_count": pl.Int64(), "schema_version": pl.Int32(),
+    }
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return frame.with_columns(pl.col("effective_from").str.to_date())
+
+
+def _validation_frame(data_dir: Path, manifests: list[dict]) -> pl.DataFrame:
+    """One row per entry of ``results`` in each validation.json (the whole document otherwise)."""
+    rows: list[dict[str, Any]] = []
+    for m in manifests:
+        doc = json.loads((release_dir(data_dir, m["release_id"]) / "validation.json").read_text())
+        entries = doc.get("results") if isinstance(doc.get("results"), list) else [doc]
+        for i, entry in enumerate(entries):
+            rows.append({"release_id": m["release_id"], "result_index": i,
+                         "result": json.dumps(entry, sort_keys=True, default=str)})
+    return pl.DataFrame(
+        rows, schema={"release_id": pl.String(), "result_index": pl.Int32(), "result": pl.String()}
+    )
+
+
+def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[dict]) -> None:
+    """``releases``, ``codes`` (every code of every release) and ``validation_results``."""
+    releases = _releases_frame(manifests)  # noqa: F841 (read by DuckDB by name)
+    con.execute("CREATE TABLE releases AS SELECT * FROM releases ORDER BY release_order")
+    paths = [str(release_dir(data_dir, m["release_id"]) / "codes.parquet") for m in manifests]
+    columns = ", ".join(f'p."{c}"' for c in CODES_SCHEMA)
+    con.execute(
+        f"""CREATE TABLE codes AS
+        SELECT r.release_id, {columns}
+        FROM read_parquet(?, filename = true) p
+        JOIN releases r
+          ON r.release_id = regexp_extract(p.filename, 'release=([^/]+)/codes\\.parquet$', 1)
+        ORDER BY r.release_order, p.source_line""",
+        [paths],
+    )
+    validation = _validation_frame(data_dir, manifests)  # noqa: F841
+    con.execute(
+        "CREATE TABLE validation_results AS SELECT release_id, result_index, "
+        "CAST(result AS JSON) AS result FROM validation ORDER BY release_id, result_index"
+    )
+    change_types = pl.DataFrame(  # noqa: F841
+        {"change_type": list(CHANGE_TYPE_DESCRIPTIONS),
+         "description": list(CHANGE_TYPE_DESCRIPTIONS.values()),
+         "expected_action_codes": [EXPECTED_ACTIONS.get(t) for t in CHANGE_TYPE_DESCRIPTIONS]}
+    )
+    con.execute("CREATE TABLE change_types AS SELECT * FROM change_types ORDER BY change_type")
+
+
+def _domains() -> Mapping[str, Any]:
+    from expectations.domains import DOMAINS
+
+    return DOMAINS
+
+
+def lookup_table(name: str) -> str:
+    return f"lookup_{name}"
+
+
+def create_lookups(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> None:
+    """One table (code, meaning) per code domain, commented with the domain's description."""
+    for name, domain in sorted(domains.items()):
+        frame = pl.DataFrame(  # noqa: F841
+            {"code": list(domain.values), "meaning": list(domain.values.values())},
+            schema={"code": pl.String(), "meaning": pl.String()},
+        )
+        table = lookup_table(name)
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame ORDER BY code")
+        text = f"{domain.description} Decodes: {', '.join(domain.columns)}. Source: {domain.source}"
+        con.execute(f"COMMENT ON TABLE {table} IS {_sql_str(text)}")
+        con.execute(f"COMMENT ON COLUMN {table}.code IS 'The code as it appears in the file.'")
+        con.execute(f"COMMENT ON COLUMN {table}.meaning IS 'What CMS says the code means.'")
+
+
+def decoded_columns(domains: Mapping[str, Any]) -> list[str]:
+    """SELECT items adding ``<column>_meaning`` for every code column a domain decodes."""
+    items = []
+    for name, domain in sorted(domains.items()):
+        lookup = f"(SELECT map(list(code), list(meaning)) FROM {lookup_table(name)})"
+        for col in domain.columns:
+            if col not in CODES_SCHEMA:
+                continue
+            if isinstance(CODES_SCHEMA[col], pl.List):
+                items.append(f"list_transform(c.{col}, x -> {lookup}[x]) AS {col}_meaning")
+            else:
+                items.append(f"{lookup}[c.{col}] AS {col}_meaning")
+    return items
+
+
+def create_views(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> None:
+    """``codes_current``, ``code_pages`` and the analysts' macros."""
+    decoded = ", ".join(["c.*", *decoded_columns(domains)])
+    con.execute(
+        """CREATE VIEW codes_current AS
+        SELECT c.*, (c.termination_date IS NULL OR c.termination_date >= current_date) AS is_active
+        FROM codes c
+        WHERE c.release_id = (SELECT release_id FROM releases WHERE effective
+                              ORDER BY history_seq DESC LIMIT 1)"""
+    )
+    con.execute(f"CREATE VIEW code_pages AS SELECT {decoded} FROM codes c")
+    # The release in force on d: the latest effective release that started on or before d (the
+    # oldest one for earlier dates); a code is valid if CMS's add date <= d <= termination date.
+    con.execute(
+        """CREATE MACRO hcpcs_release_on(d) AS (
+            SELECT coalesce(
+                (SELECT release_id FROM releases WHERE effective AND effective_from <= d
+                 ORDER BY history_seq DESC LIMIT 1),
+                (SELECT release_id FROM releases WHERE effective ORDER BY history_seq LIMIT 1)))"""
+    )
+    con.execute(
+        """CREATE MACRO hcpcs_as_of(d) AS TABLE
+        SELECT * FROM codes
+        WHERE release_id = hcpcs_release_on(d)
+          AND added_date <= d
+          AND (termination_date IS NULL OR termination_date >= d)
+        ORDER BY kind DESC, code"""
+    )
+    con.execute(
+        """CREATE MACRO hcpcs_code(wanted, rel := NULL) AS TABLE
+        SELECT * FROM code_pages
+        WHERE code = wanted
+          AND release_id = coalesce(rel, (SELECT release_id FROM codes_current LIMIT 1))"""
+    )
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comment_columns(
+    con: duckdb.DuckDBPyConnection, table: str, comments: Mapping[str, str]
+) -> None:
+    existing = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()}
+    for col, text in comments.items():
+        if col in existing:
+            con.execute(f'COMMENT ON COLUMN {table}."{col}" IS {_sql_str(text)}')
+
+
+TABLE_COMMENTS: dict[str, str] = {
+    "releases": "Every published release (all revisions), one row each, from its manifest.",
+    "codes": "Every code of every published release (all revisions): one row per code per "
+    "release, every field of the CMS record, repeating groups as positional lists.",
+    "validation_results": "The validation gate's results for each release (validation.json).",
+    "change_types": "The change types of code_changes, and the CMS action codes that announce "
+    "each one (action_agrees compares against these).",
+    "code_history": "SCD type 2: one row per version of a code (a run of consecutive effective "
+    "releases with identical content). A new episode starts when a terminated or dropped code "
+    "comes back with a new add date or meaning.",
+    "code_changes": "Per-field change log between consecutive effective releases, with CMS's "
+    "action code and whether it agrees; silent = CMS flagged nothing (action N).",
+}
+VIEW_COMMENTS: dict[str, str] = {
+    "codes_current": "Codes of the latest effective release; is_active = not terminated today.",
+    "code_pages": "Every code of every release decoded like CMS's code pages: each coded field "
+    "with its meaning (<field>_meaning). Use hcpcs_code('S2107') for one code.",
+}
+
+
+def comment_all(con: duckdb.DuckDBPyConnection, extra: Mapping[str, Mapping[str, str]]) -> None:
+    """COMMENT ON every table, view and column we own (``extra``: per-table column comments)."""
+    for table, text in TABLE_COMMENTS.items():
+        con.execute(f"COMMENT ON TABLE {table} IS {_sql_str(text)}")
+    for view, text in VIEW_COMMENTS.items():
+        con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(text)}")
+    codes_cols = {"release_id": "Release the row was published in.", **column_descriptions()}
+    comment_columns(con, "codes", codes_cols)
+    comment_columns(con, "releases", RELEASE_COLUMNS)
+    comment_columns(con, "validation_results", {
+        "release_id": "Release validated.", "result_index": "Position in validation.json.",
+        "result": "One validation result as JSON, exactly as the gate wrote it."})
+    comment_columns(con, "change_types", {
+        "change_type": "Change type as used in code_changes.change_type.",
+        "description": "What the change type means.",
+        "expected_action_codes": "CMS action codes that announce this change (one letter each)."})
+    for table, cols in extra.items():
+        comment_columns(con, table, {**codes_cols, **cols})
