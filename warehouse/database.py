@@ -138,24 +138,28 @@ def create_lookups(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -
         con.execute(f"COMMENT ON COLUMN {table}.meaning IS 'What CMS says the code means.'")
 
 
-def decoded_columns(domains: Mapping[str, Any]) -> list[str]:
-    """SELECT items adding ``<column>_meaning`` for every code column a domain decodes."""
-    items = []
+def decoded_columns(domains: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """SELECT items adding ``<column>_meaning`` for every code column a domain decodes, and the
+    CROSS JOINs that bring each domain in as one map (code -> meaning)."""
+    items, joins = [], []
     for name, domain in sorted(domains.items()):
-        lookup = f"(SELECT map(list(code), list(meaning)) FROM {lookup_table(name)})"
+        m = f"m_{name}"
+        joins.append(f"CROSS JOIN (SELECT map(list(code), list(meaning)) AS {m} "
+                     f"FROM {lookup_table(name)}) AS j_{name}")
         for col in domain.columns:
             if col not in CODES_SCHEMA:
                 continue
             if isinstance(CODES_SCHEMA[col], pl.List):
-                items.append(f"list_transform(c.{col}, x -> {lookup}[x]) AS {col}_meaning")
+                items.append(f"list_transform(c.{col}, x -> {m}[x]) AS {col}_meaning")
             else:
-                items.append(f"{lookup}[c.{col}] AS {col}_meaning")
-    return items
+                items.append(f"{m}[c.{col}] AS {col}_meaning")
+    return items, joins
 
 
 def create_views(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> None:
     """``codes_current``, ``code_pages`` and the analysts' macros."""
-    decoded = ", ".join(["c.*", *decoded_columns(domains)])
+    items, joins = decoded_columns(domains)
+    decoded = ", ".join(["c.*", *items])
     con.execute(
         """CREATE VIEW codes_current AS
         SELECT c.*, (c.termination_date IS NULL OR c.termination_date >= current_date) AS is_active
@@ -163,7 +167,15 @@ def create_views(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> 
         WHERE c.release_id = (SELECT release_id FROM releases WHERE effective
                               ORDER BY history_seq DESC LIMIT 1)"""
     )
-    con.execute(f"CREATE VIEW code_pages AS SELECT {decoded} FROM codes c")
+    con.execute(f"CREATE VIEW code_pages AS SELECT {decoded} FROM codes c {' '.join(joins)}")
+    action = next((n for n, d in sorted(domains.items()) if "action_code" in d.columns), None)
+    meaning = (f"(SELECT map(list(code), list(meaning)) FROM {lookup_table(action)})[x.action_code]"
+               if action else "NULL::VARCHAR")
+    con.execute(
+        f"""CREATE VIEW code_changes_decoded AS
+        SELECT x.*, {meaning} AS action_code_meaning, t.description AS change_type_meaning
+        FROM code_changes x LEFT JOIN change_types t USING (change_type)"""
+    )
     # The release in force on d: the latest effective release that started on or before d (the
     # oldest one for earlier dates); a code is valid if CMS's add date <= d <= termination date.
     con.execute(
@@ -218,6 +230,7 @@ TABLE_COMMENTS: dict[str, str] = {
 }
 VIEW_COMMENTS: dict[str, str] = {
     "codes_current": "Codes of the latest effective release; is_active = not terminated today.",
+    "code_changes_decoded": "code_changes with the meaning of the action code and change type.",
     "code_pages": "Every code of every release decoded like CMS's code pages: each coded field "
     "with its meaning (<field>_meaning). Use hcpcs_code('S2107') for one code.",
 }

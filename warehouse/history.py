@@ -180,13 +180,18 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
                c.action_code, NULL::BOOLEAN
         FROM flagged c LEFT JOIN snap p ON p.code = c.code AND p.seq = c.prev_seq
         WHERE c.event IS NOT NULL"""
+    # A code seen for the first time already terminated was added and discontinued in between.
+    born_terminated = """SELECT c.seq, c.code, c.kind, 'discontinued', 'termination_date', NULL,
+               CAST(c.termination_date AS VARCHAR), c.action_code, NULL::BOOLEAN
+        FROM flagged c
+        WHERE c.event = 'added' AND c.termination_date IS NOT NULL"""
     dropped = """SELECT p.seq + 1, p.code, p.kind, 'dropped', NULL, p.long_description, NULL,
                NULL, p.termination_date IS NOT NULL
         FROM flagged p
         WHERE (p.next_seq IS NULL OR p.next_seq > p.seq + 1)
           AND p.seq < (SELECT max(history_seq) FROM releases)"""
     expected = ", ".join(f"('{t}', '{a}')" for t, a in sorted(EXPECTED_ACTIONS.items()))
-    union = "\nUNION ALL\n".join([*diffs, events, dropped])
+    union = "\nUNION ALL\n".join([*diffs, events, born_terminated, dropped])
     con.execute(
         f"""CREATE TABLE code_changes AS
         WITH expected(change_type, actions) AS (VALUES {expected}),

@@ -1,0 +1,57 @@
+"""Synthetic code frames in the exact published schema, for the warehouse tests and benchmark."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from transforms.layout import CODES_SCHEMA, FIELDS, REJECTS_SCHEMA
+from warehouse.publish import PublishResult, publish_release
+
+D = dt.date
+
+
+def defaults(code: str) -> dict[str, Any]:
+    """An active, unremarkable procedure code; tests override the fields they care about."""
+    row: dict[str, Any] = {name: None for name in CODES_SCHEMA}
+    for name, f in FIELDS.items():
+        if name in CODES_SCHEMA and f.occurs > 1:
+            row[name] = [None] * f.occurs
+    row.update(
+        code=code, kind="modifier" if len(code) == 2 else "procedure",
+        long_description=f"Long description of {code}", short_description=f"Short {code}",
+        pricing_indicators=["00", None, None, None], multiple_pricing_indicator="9",
+        coverage_code="C", betos="Z2", types_of_service=["9", None, None, None, None],
+        anesthesia_base_units=0, added_date=D(2000, 1, 1), action_effective_date=D(2000, 1, 1),
+        action_code="N", line_count=1, unparsed_values=[],
+    )
+    return row
+
+
+def codes_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Rows (code + overrides) -> a frame with CODES_SCHEMA, sorted like CMS (modifiers first)."""
+    full = [defaults(r["code"]) | r for r in rows]
+    full.sort(key=lambda r: (r["kind"] != "modifier", r["code"]))
+    for i, r in enumerate(full, 1):
+        r["source_line"] = i
+    return pl.DataFrame(full, schema=CODES_SCHEMA, orient="row")
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECTS_SCHEMA)
+
+
+def publish(data_dir: Path, release_id: str, codes: pl.DataFrame) -> PublishResult:
+    """Publish a synthetic release; its "raw sha256" is derived from the codes' content."""
+    digest = hashlib.sha256(codes.hash_rows().to_numpy().tobytes()).hexdigest()
+    return publish_release(
+        data_dir, release_id=release_id, codes=codes, rejects=empty_rejects(),
+        validation={"results": [{"check": "synthetic", "success": True}]},
+        provenance={"source_url": f"synthetic://{release_id}", "sha256": digest,
+                    "member_name": f"HCPC_{release_id}.txt", "quarter": None,
+                    "fetched_at": "2026-01-01T00:00:00+00:00"},
+    )

@@ -1,0 +1,74 @@
+"""Questions analysts (and the ``hcpcs`` CLI) ask of ``hcpcs.duckdb``, as Polars frames."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+
+def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per release: counts, and what changed in it (by change type, silent changes)."""
+    return con.sql(
+        """SELECT r.release_id, r.effective, r.superseded_by, r.code_count, r.procedure_count,
+                  r.modifier_count, r.reject_count,
+                  count(x.code) FILTER (x.change_type = 'added') AS added,
+                  count(x.code) FILTER (x.change_type = 'discontinued') AS discontinued,
+                  count(x.code) FILTER (x.change_type = 'dropped') AS dropped,
+                  count(x.code) FILTER (x.change_type = 'reactivated') AS reactivated,
+                  count(x.code) FILTER (x.change_type = 'reused') AS reused,
+                  count(x.code) FILTER (x.change_type LIKE '%\\_changed' ESCAPE '\\')
+                      AS field_changes,
+                  count(x.code) FILTER (x.silent) AS silent_changes,
+                  count(DISTINCT x.code) AS codes_changed
+           FROM releases r LEFT JOIN code_changes x USING (release_id)
+           GROUP BY ALL ORDER BY r.release_order"""
+    ).pl()
+
+
+def _seq(con: duckdb.DuckDBPyConnection, release: str) -> int:
+    row = con.execute(
+        "SELECT history_seq, superseded_by FROM releases WHERE release_id = ?", [release]
+    ).fetchone()
+    if row is None:
+        raise KeyError(f"release {release} is not in the database")
+    if row[0] is None:
+        raise KeyError(f"release {release} is superseded by {row[1]}; use that id")
+    return int(row[0])
+
+
+def changes_between(
+    con: duckdb.DuckDBPyConnection, release_a: str, release_b: str
+) -> pl.DataFrame:
+    """Every change after ``release_a`` up to and including ``release_b`` (effective releases)."""
+    lo, hi = sorted((_seq(con, release_a), _seq(con, release_b)))
+    return con.execute(
+        """SELECT x.* FROM code_changes_decoded x JOIN releases r USING (release_id)
+           WHERE r.history_seq > ? AND r.history_seq <= ?
+           ORDER BY r.history_seq, x.code, x.change_type, x.field""",
+        [lo, hi],
+    ).pl()
+
+
+def code_timeline(con: duckdb.DuckDBPyConnection, code: str) -> pl.DataFrame:
+    """A code's life: each version (episode, releases, CMS dates) and the changes that ended it."""
+    return con.execute(
+        """SELECT h.episode, h.version, h.valid_from_release, h.valid_to_release,
+                  h.end_reason, h.added_date, h.action_effective_date, h.termination_date,
+                  h.action_code, x.change_type, x.field, x.old_value, x.new_value,
+                  x.action_code_meaning, x.action_agrees, x.silent, h.long_description
+           FROM code_history h
+           LEFT JOIN code_changes_decoded x
+             ON x.code = h.code AND x.release_id = h.valid_from_release
+           WHERE h.code = ?
+           ORDER BY h.version, x.change_type, x.field""",
+        [code],
+    ).pl()
+
+
+def code_page(
+    con: duckdb.DuckDBPyConnection, code: str, release: str | None = None
+) -> pl.DataFrame:
+    """Every field of one code, decoded, as of ``release`` (default: the current release)."""
+    return con.execute(
+        "SELECT * FROM hcpcs_code(?, rel := ?)", [code, release]
+    ).pl()
