@@ -130,7 +130,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
         ends AS (
             SELECT s.*, nx.event AS next_event, nx.seq AS next_seq
             FROM spans s LEFT JOIN versioned nx
-              ON nx.code = s.code AND nx.version = s.version + 1)
+              ON nx.code = s.code AND nx.version = s.version + 1 AND nx.version_start)
         SELECT v.code, v.episode, v.version,
                rf.release_id AS valid_from_release, rt.release_id AS valid_to_release,
                rn.release_id AS ended_in_release,

@@ -21,7 +21,7 @@ def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                   count(x.code) FILTER (x.silent) AS silent_changes,
                   count(DISTINCT x.code) AS codes_changed
            FROM releases r LEFT JOIN code_changes x USING (release_id)
-           GROUP BY ALL ORDER BY r.release_order"""
+           GROUP BY ALL ORDER BY min(r.release_order)"""
     ).pl()
 
 
