@@ -72,3 +72,40 @@ def code_page(
     return con.execute(
         "SELECT * FROM hcpcs_code(?, rel := ?)", [code, release]
     ).pl()
+
+
+#: CMS action codes of a transaction report -> the change types that should show the same codes.
+AGREEMENT: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("A", ("added", "reused")),
+    ("D", ("discontinued",)),
+    ("CB", ("long_description_changed",)),
+    ("S", ("short_description_changed",)),
+    ("R", ("reactivated",)),
+    ("P", ("pricing_indicators_changed", "multiple_pricing_indicator_changed",
+           "asc_group_changed", "asc_effective_date_changed", "anesthesia_base_units_changed")),
+    ("T", ("betos_changed", "types_of_service_changed")),
+    ("F", ("coverage_code_changed",)),
+)
+
+
+def action_agreement(
+    con: duckdb.DuckDBPyConnection, release: str, report: pl.DataFrame
+) -> pl.DataFrame:
+    """Compare a release's change log with CMS's transaction report (``code``, ``action``).
+
+    One row per action group: codes CMS reported, codes our log shows, both, and the codes on
+    one side only (the disagreements to explain).
+    """
+    changes = con.execute(
+        "SELECT code, change_type FROM code_changes WHERE release_id = ?", [release]
+    ).pl()
+    rows = []
+    for actions, types in AGREEMENT:
+        cms = set(report.filter(pl.col("action").is_in(list(actions)))["code"])
+        ours = set(changes.filter(pl.col("change_type").is_in(types))["code"])
+        rows.append({
+            "cms_actions": actions, "change_types": list(types), "cms_codes": len(cms),
+            "our_codes": len(ours), "both": len(cms & ours),
+            "cms_only": sorted(cms - ours), "ours_only": sorted(ours - cms),
+        })
+    return pl.DataFrame(rows)
