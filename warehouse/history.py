@@ -39,9 +39,9 @@ class RebuildSummary:
     database: Path | None = None
 
 
-def _cmp(name: str, alias: str = "") -> str:
+def _cmp(name: str, prefix: str = "") -> str:
     """The compared form of a field: descriptions with whitespace collapsed, others as stored."""
-    col = f"{alias}.{name}" if alias else name
+    col = f"{prefix}{name}"
     if name in WHITESPACE_INSENSITIVE:
         return f"regexp_replace(trim({col}), '\\s+', ' ', 'g')"
     return col
@@ -77,61 +77,60 @@ CHANGE_COLUMNS: dict[str, str] = {
 
 
 def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
-    n_long = _cmp("long_description")
     content = ", ".join(_cmp(f) for f in TRACKED_FIELDS)
+    # Narrow: one row per code per effective release, content reduced to two hashes; the wide
+    # rows are only fetched back from ``codes`` for the few rows that changed.
     con.execute(
         f"""CREATE TEMP TABLE snap AS
-        SELECT r.history_seq AS seq, c.*,
-               {n_long} AS n_long,
-               hash({content}) AS content_hash
+        SELECT r.history_seq AS seq, c.release_id, c.code, c.kind, c.action_code,
+               c.added_date, c.termination_date,
+               hash({_cmp("long_description")}) AS long_hash, hash({content}) AS content_hash
         FROM codes c JOIN releases r USING (release_id)
         WHERE r.effective"""
     )
-    # One row per code per effective release, with its previous appearance p (null when new) and
-    # the event that release brings: added, reused (new episode), reactivated, discontinued.
+    # Each row with its previous appearance (p_*; null when new) and the event it brings:
+    # added, reused (new episode), reactivated, discontinued; and whether a version starts.
     con.execute(
         """CREATE TEMP TABLE flagged AS
         WITH w AS (
-            SELECT *, lag(seq) OVER (PARTITION BY code ORDER BY seq) AS prev_seq,
-                      lead(seq) OVER (PARTITION BY code ORDER BY seq) AS next_seq
-            FROM snap)
-        SELECT c.*,
-            CASE
-              WHEN c.prev_seq IS NULL THEN CASE WHEN c.seq > 1 THEN 'added' END
-              WHEN c.prev_seq < c.seq - 1
-                OR (p.termination_date IS NOT NULL AND c.termination_date IS NULL) THEN
-                CASE WHEN c.added_date IS DISTINCT FROM p.added_date
-                       OR c.n_long IS DISTINCT FROM p.n_long THEN 'reused'
-                     ELSE 'reactivated' END
-              WHEN p.termination_date IS NULL AND c.termination_date IS NOT NULL
-                THEN 'discontinued'
-            END AS event,
-            p.seq IS NULL OR c.prev_seq < c.seq - 1 OR p.content_hash <> c.content_hash
+            SELECT *,
+              lag(seq) OVER win AS prev_seq, lead(seq) OVER win AS next_seq,
+              lag(release_id) OVER win AS p_release_id, lag(added_date) OVER win AS p_added,
+              lag(termination_date) OVER win AS p_term, lag(long_hash) OVER win AS p_long,
+              lag(content_hash) OVER win AS p_content
+            FROM snap WINDOW win AS (PARTITION BY code ORDER BY seq)),
+        e AS (
+            SELECT *,
+              CASE
+                WHEN prev_seq IS NULL THEN CASE WHEN seq > 1 THEN 'added' END
+                WHEN prev_seq < seq - 1 OR (p_term IS NOT NULL AND termination_date IS NULL) THEN
+                  CASE WHEN added_date IS DISTINCT FROM p_added OR long_hash <> p_long
+                       THEN 'reused' ELSE 'reactivated' END
+                WHEN p_term IS NULL AND termination_date IS NOT NULL THEN 'discontinued'
+              END AS event,
+              prev_seq IS NULL OR prev_seq < seq - 1 OR p_content <> content_hash
                 AS version_start
-        FROM w c LEFT JOIN w p ON p.code = c.code AND p.seq = c.prev_seq"""
-    )
-    con.execute(
-        """CREATE TEMP TABLE versioned AS
+            FROM w)
         SELECT *,
-          sum(version_start::INT) OVER (PARTITION BY code ORDER BY seq
-                                        ROWS UNBOUNDED PRECEDING) AS version,
-          sum((prev_seq IS NULL OR event = 'reused')::INT) OVER (PARTITION BY code ORDER BY seq
-                                        ROWS UNBOUNDED PRECEDING) AS episode
-        FROM flagged"""
+          sum(version_start::INT) OVER acc AS version,
+          sum((prev_seq IS NULL OR event = 'reused')::INT) OVER acc AS episode
+        FROM e WINDOW acc AS (PARTITION BY code ORDER BY seq ROWS UNBOUNDED PRECEDING)"""
     )
     last = "(SELECT max(history_seq) FROM releases)"
-    skip = {"source_line", "line_count"}
-    fields = ", ".join(f"v.{c}" for c in database.CODES_SCHEMA if c not in skip | {"code"})
+    skip = {"source_line", "line_count", "code"}
+    fields = ", ".join(f"c.{col}" for col in database.CODES_SCHEMA if col not in skip)
     con.execute(
         f"""CREATE TABLE code_history AS
         WITH spans AS (
             SELECT code, version, min(seq) AS from_seq, max(seq) AS to_seq, count(*) AS n
-            FROM versioned GROUP BY code, version),
+            FROM flagged GROUP BY code, version),
         ends AS (
-            SELECT s.*, nx.event AS next_event, nx.seq AS next_seq
-            FROM spans s LEFT JOIN versioned nx
+            SELECT s.*, v.release_id, v.episode, nx.event AS next_event, nx.seq AS next_seq
+            FROM spans s
+            JOIN flagged v ON v.code = s.code AND v.seq = s.from_seq
+            LEFT JOIN flagged nx
               ON nx.code = s.code AND nx.version = s.version + 1 AND nx.version_start)
-        SELECT v.code, v.episode, v.version,
+        SELECT e.code, e.episode, e.version,
                rf.release_id AS valid_from_release, rt.release_id AS valid_to_release,
                rn.release_id AS ended_in_release,
                CASE WHEN e.to_seq = {last} THEN NULL
@@ -140,56 +139,62 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
                     ELSE 'dropped' END AS end_reason,
                e.n AS release_count, e.to_seq = {last} AS is_current,
                rf.effective_from AS valid_from_date,
-               rn.effective_from - INTERVAL 1 DAY AS valid_to_date,
+               CAST(rn.effective_from - INTERVAL 1 DAY AS DATE) AS valid_to_date,
                {fields}
         FROM ends e
-        JOIN versioned v ON v.code = e.code AND v.seq = e.from_seq
+        JOIN codes c ON c.release_id = e.release_id AND c.code = e.code
         JOIN releases rf ON rf.history_seq = e.from_seq
         JOIN releases rt ON rt.history_seq = e.to_seq
         LEFT JOIN releases rn ON rn.history_seq = e.to_seq + 1
-        ORDER BY v.code, v.version"""
+        ORDER BY e.code, e.version"""
     )
-    con.execute("ALTER TABLE code_history ALTER valid_to_date TYPE DATE")
     _changes_sql(con)
 
 
 def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
+    wide = ", ".join(f"c.{f} AS c_{f}, p.{f} AS p_{f}" for f in TRACKED_FIELDS)
+    # The rows that changed (or bring an event), side by side with their previous appearance.
+    con.execute(
+        f"""CREATE TEMP TABLE pairs AS
+        SELECT x.seq, x.code, x.kind, x.action_code, x.event, {wide}
+        FROM flagged x
+        JOIN codes c ON c.release_id = x.release_id AND c.code = x.code
+        LEFT JOIN codes p ON p.release_id = x.p_release_id AND p.code = x.code
+        WHERE x.event IS NOT NULL OR (x.prev_seq IS NOT NULL AND x.version_start)"""
+    )
     # Field diffs against the previous appearance, except when a new episode starts (the reused
     # row carries the old and new meaning) and except the termination date when the event itself
     # is about it (discontinued / reactivated).
     diffs = []
     for f in TRACKED_FIELDS:
-        guard = ("AND coalesce(c.event, '') NOT IN ('discontinued', 'reactivated')"
+        guard = ("AND coalesce(event, '') NOT IN ('discontinued', 'reactivated')"
                  if f == "termination_date" else "")
         diffs.append(
-            f"""SELECT c.seq, c.code, c.kind, '{f}_changed' AS change_type, '{f}' AS field,
-                   CAST(p.{f} AS VARCHAR) AS old_value, CAST(c.{f} AS VARCHAR) AS new_value,
-                   c.action_code, NULL::BOOLEAN AS dropped_after_termination
-            FROM flagged c JOIN snap p ON p.code = c.code AND p.seq = c.prev_seq
-            WHERE coalesce(c.event, '') <> 'reused'
-              AND p.content_hash <> c.content_hash
-              AND {_cmp(f, 'p')} IS DISTINCT FROM {_cmp(f, 'c')} {guard}"""
+            f"""SELECT seq, code, kind, '{f}_changed' AS change_type, '{f}' AS field,
+                   CAST(p_{f} AS VARCHAR) AS old_value, CAST(c_{f} AS VARCHAR) AS new_value,
+                   action_code, NULL::BOOLEAN AS dropped_after_termination
+            FROM pairs
+            WHERE coalesce(event, '') NOT IN ('added', 'reused')
+              AND {_cmp(f, "p_")} IS DISTINCT FROM {_cmp(f, "c_")} {guard}"""
         )
-    events = """SELECT c.seq, c.code, c.kind, c.event,
-               CASE WHEN c.event IN ('discontinued', 'reactivated') THEN 'termination_date'
+    events = """SELECT seq, code, kind, event,
+               CASE WHEN event IN ('discontinued', 'reactivated') THEN 'termination_date'
                     ELSE 'long_description' END,
-               CASE WHEN c.event IN ('discontinued', 'reactivated')
-                    THEN CAST(p.termination_date AS VARCHAR) ELSE p.long_description END,
-               CASE WHEN c.event IN ('discontinued', 'reactivated')
-                    THEN CAST(c.termination_date AS VARCHAR) ELSE c.long_description END,
-               c.action_code, NULL::BOOLEAN
-        FROM flagged c LEFT JOIN snap p ON p.code = c.code AND p.seq = c.prev_seq
-        WHERE c.event IS NOT NULL"""
+               CASE WHEN event IN ('discontinued', 'reactivated')
+                    THEN CAST(p_termination_date AS VARCHAR) ELSE p_long_description END,
+               CASE WHEN event IN ('discontinued', 'reactivated')
+                    THEN CAST(c_termination_date AS VARCHAR) ELSE c_long_description END,
+               action_code, NULL::BOOLEAN
+        FROM pairs WHERE event IS NOT NULL"""
     # A code seen for the first time already terminated was added and discontinued in between.
-    born_terminated = """SELECT c.seq, c.code, c.kind, 'discontinued', 'termination_date', NULL,
-               CAST(c.termination_date AS VARCHAR), c.action_code, NULL::BOOLEAN
-        FROM flagged c
-        WHERE c.event = 'added' AND c.termination_date IS NOT NULL"""
-    dropped = """SELECT p.seq + 1, p.code, p.kind, 'dropped', NULL, p.long_description, NULL,
-               NULL, p.termination_date IS NOT NULL
-        FROM flagged p
-        WHERE (p.next_seq IS NULL OR p.next_seq > p.seq + 1)
-          AND p.seq < (SELECT max(history_seq) FROM releases)"""
+    born_terminated = """SELECT seq, code, kind, 'discontinued', 'termination_date', NULL,
+               CAST(c_termination_date AS VARCHAR), action_code, NULL::BOOLEAN
+        FROM pairs WHERE event = 'added' AND c_termination_date IS NOT NULL"""
+    dropped = """SELECT x.seq + 1, x.code, x.kind, 'dropped', NULL, c.long_description, NULL,
+               NULL, x.termination_date IS NOT NULL
+        FROM flagged x JOIN codes c ON c.release_id = x.release_id AND c.code = x.code
+        WHERE (x.next_seq IS NULL OR x.next_seq > x.seq + 1)
+          AND x.seq < (SELECT max(history_seq) FROM releases)"""
     expected = ", ".join(f"('{t}', '{a}')" for t, a in sorted(EXPECTED_ACTIONS.items()))
     union = "\nUNION ALL\n".join([*diffs, events, born_terminated, dropped])
     con.execute(
