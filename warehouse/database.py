@@ -85,32 +85,44 @@ def _validation_frame(data_dir: Path, manifests: list[dict]) -> pl.DataFrame:
     )
 
 
+def _create_from(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, order: str
+) -> None:
+    """CREATE TABLE from a Polars frame, in a fixed row order."""
+    view = f"_frame_{table}"
+    con.register(view, frame.to_arrow())  # Arrow: registering Polars would import pandas
+    try:
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM {view} ORDER BY {order}")
+    finally:
+        con.unregister(view)
+
+
 def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[dict]) -> None:
     """``releases``, ``codes`` (every code of every release) and ``validation_results``."""
-    releases = _releases_frame(manifests)  # noqa: F841 (read by DuckDB by name)
-    con.execute("CREATE TABLE releases AS SELECT * FROM releases ORDER BY release_order")
-    paths = [str(release_dir(data_dir, m["release_id"]) / "codes.parquet") for m in manifests]
-    columns = ", ".join(f'p."{c}"' for c in CODES_SCHEMA)
+    ordered = sorted(manifests, key=lambda m: release_key(m["release_id"]))
+    _create_from(con, "releases", _releases_frame(ordered), "release_order")
+    # Files in release order, rows in file order (DuckDB preserves insertion order for a plain
+    # scan), so the table's order is deterministic without sorting 30 wide columns.
+    paths = [str(release_dir(data_dir, m["release_id"]) / "codes.parquet") for m in ordered]
+    columns = ", ".join(f'"{c}"' for c in CODES_SCHEMA)
     con.execute(
         f"""CREATE TABLE codes AS
-        SELECT r.release_id, {columns}
-        FROM read_parquet(?, filename = true) p
-        JOIN releases r
-          ON r.release_id = regexp_extract(p.filename, 'release=([^/]+)/codes\\.parquet$', 1)
-        ORDER BY r.release_order, p.source_line""",
+        SELECT regexp_extract(filename, 'release=([^/]+)/codes\\.parquet$', 1) AS release_id,
+               {columns}
+        FROM read_parquet(?, filename = true)""",
         [paths],
     )
-    validation = _validation_frame(data_dir, manifests)  # noqa: F841
-    con.execute(
-        "CREATE TABLE validation_results AS SELECT release_id, result_index, "
-        "CAST(result AS JSON) AS result FROM validation ORDER BY release_id, result_index"
+    validation = _validation_frame(data_dir, manifests).with_columns(
+        pl.col("result").cast(pl.String)
     )
-    change_types = pl.DataFrame(  # noqa: F841
+    _create_from(con, "validation_results", validation, "release_id, result_index")
+    con.execute("ALTER TABLE validation_results ALTER result TYPE JSON")
+    change_types = pl.DataFrame(
         {"change_type": list(CHANGE_TYPE_DESCRIPTIONS),
          "description": list(CHANGE_TYPE_DESCRIPTIONS.values()),
          "expected_action_codes": [EXPECTED_ACTIONS.get(t) for t in CHANGE_TYPE_DESCRIPTIONS]}
     )
-    con.execute("CREATE TABLE change_types AS SELECT * FROM change_types ORDER BY change_type")
+    _create_from(con, "change_types", change_types, "change_type")
 
 
 def _domains() -> Mapping[str, Any]:
@@ -126,12 +138,12 @@ def lookup_table(name: str) -> str:
 def create_lookups(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> None:
     """One table (code, meaning) per code domain, commented with the domain's description."""
     for name, domain in sorted(domains.items()):
-        frame = pl.DataFrame(  # noqa: F841
+        frame = pl.DataFrame(
             {"code": list(domain.values), "meaning": list(domain.values.values())},
             schema={"code": pl.String(), "meaning": pl.String()},
         )
         table = lookup_table(name)
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame ORDER BY code")
+        _create_from(con, table, frame, "code")
         text = f"{domain.description} Decodes: {', '.join(domain.columns)}. Source: {domain.source}"
         con.execute(f"COMMENT ON TABLE {table} IS {_sql_str(text)}")
         con.execute(f"COMMENT ON COLUMN {table}.code IS 'The code as it appears in the file.'")
