@@ -124,12 +124,12 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
         WITH spans AS (
             SELECT code, version, min(seq) AS from_seq, max(seq) AS to_seq, count(*) AS n
             FROM flagged GROUP BY code, version),
+        starts AS (SELECT * FROM flagged WHERE version_start),
         ends AS (
             SELECT s.*, v.release_id, v.episode, nx.event AS next_event, nx.seq AS next_seq
             FROM spans s
-            JOIN flagged v ON v.code = s.code AND v.seq = s.from_seq
-            LEFT JOIN flagged nx
-              ON nx.code = s.code AND nx.version = s.version + 1 AND nx.version_start)
+            JOIN starts v ON v.code = s.code AND v.version = s.version
+            LEFT JOIN starts nx ON nx.code = s.code AND nx.version = s.version + 1)
         SELECT e.code, e.episode, e.version,
                rf.release_id AS valid_from_release, rt.release_id AS valid_to_release,
                rn.release_id AS ended_in_release,
@@ -218,14 +218,12 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
 def _build(path: Path, data_dir: Path, manifests: list[dict], domains: Mapping[str, Any]) -> None:
     con = duckdb.connect(str(path))
     try:
-        con.execute("BEGIN")
         database.load_base(con, data_dir, manifests)
         database.create_lookups(con, domains)
         _history_sql(con)
         database.create_views(con, domains)
         database.comment_all(con, {"code_history": HISTORY_COLUMNS,
                                    "code_changes": CHANGE_COLUMNS})
-        con.execute("COMMIT")
         con.execute("CHECKPOINT")
         write_parquet(con.sql("SELECT * FROM code_history").pl(), data_dir / HISTORY_PARQUET)
         write_parquet(con.sql("SELECT * FROM code_changes").pl(), data_dir / CHANGES_PARQUET)
