@@ -31,7 +31,7 @@ class DataMember:
     data: bytes
 
 
-def _rank(name: str) -> tuple[int, str]:
+def member_rank(name: str) -> tuple[int, str]:
     """Later re-issues sort higher: the ``_vN`` number, else the ``_MMDDYYYY`` stamp as YYYYMMDD."""
     if m := _VERSION.search(name):
         return (int(m.group(1)), "")
@@ -48,9 +48,9 @@ def select_data_member(names: list[str], where: str = "archive") -> str:
             f"{where}: no HCPCS fixed-width data file (HCPCnnnn_...ANWEB....txt) among its "
             f"{len(names)} members: {', '.join(sorted(names)) or '(empty)'}"
         )
-    ranked = sorted(candidates, key=_rank, reverse=True)
-    if len(ranked) > 1 and _rank(ranked[0]) == _rank(ranked[1]):
-        tied = [n for n in ranked if _rank(n) == _rank(ranked[0])]
+    ranked = sorted(candidates, key=member_rank, reverse=True)
+    if len(ranked) > 1 and member_rank(ranked[0]) == member_rank(ranked[1]):
+        tied = [n for n in ranked if member_rank(n) == member_rank(ranked[0])]
         raise ArchiveError(
             f"{where}: ambiguous data file, {len(tied)} candidates with no revision order: "
             f"{', '.join(sorted(tied))}"

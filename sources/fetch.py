@@ -1,0 +1,343 @@
+"""Fetch one release (``https://``, ``http://``, ``file://`` or a local path) into the raw store.
+
+The bytes are streamed to a temporary file inside the store, hashed on the way, capped in size,
+then checked: a ZIP holding exactly one HCPCS data member (``sources.archive``), or a bare data
+``.txt`` a user handed over. Only then are they moved in (``RawStore.add``). Anything else ends in
+``FetchError`` naming the URL, the attempts made and the cause, with the store unchanged.
+
+Transient failures (connection errors, timeouts, a body cut short, HTTP 5xx and 429) are retried
+with exponential backoff and jitter, honouring ``Retry-After``, within ``max_attempts`` and
+``max_total_seconds``; other 4xx are final. ETag / Last-Modified from the last download of a URL are
+sent back (If-None-Match / If-Modified-Since), and a 304 means "unchanged".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import BinaryIO, Literal
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from sources.archive import ArchiveError, read_data_member, select_data_member
+from sources.rawstore import RawStore
+from sources.release import quarter_of, release_from_name, validate_release_id
+
+MB = 1024 * 1024
+USER_AGENT = "hcpcs-pipeline/0.1 (+https://github.com/; quarterly HCPCS Level II refresh)"
+CHUNK = 64 * 1024
+# A record line as CMS writes it (columns 1-11): lets a bare .txt in, keeps HTML and junk out.
+_RECORD_LINE = re.compile(rb"(?m)^(?:[A-Z0-9]{5}|   [A-Z0-9]{2})\d{5}[3478]")
+_FILENAME = re.compile(r"""(?i)filename\*?=(?:UTF-8'')?["']?([^"';]+)""")
+
+Progress = Callable[[int, int | None], None]
+Status = Literal["new", "unchanged", "reissue"]
+
+
+class FetchError(RuntimeError):
+    """A release could not be fetched; the message names the source, the attempts and the cause."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    release_id: str
+    quarter: str
+    sha256: str
+    path: Path
+    source_url: str
+    member_name: str
+    status: Status
+    attempts: int
+
+
+class _Retry(Exception):
+    """A transient failure: try again (after ``retry_after`` seconds when the server said so)."""
+
+    def __init__(self, cause: str, retry_after: float | None = None) -> None:
+        super().__init__(cause)
+        self.retry_after = retry_after
+
+
+class _Final(Exception):
+    """A failure that another attempt cannot fix."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    final_url: str
+    etag: str | None
+    last_modified: str | None
+    filename: str | None  # from Content-Disposition
+    sha256: str
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _stream(
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    sink: BinaryIO,
+    *,
+    max_bytes: int,
+    deadline: float,
+    progress: Progress | None,
+) -> _Reply:
+    """One GET of ``url`` into ``sink`` (rewound first); raises ``_Retry`` or ``_Final``."""
+    sink.seek(0)
+    sink.truncate()
+    digest = hashlib.sha256()
+    try:
+        with client.stream("GET", url, headers=headers) as r:
+            if r.status_code == 429 or r.status_code >= 500:
+                wait = _retry_after(r.headers.get("retry-after"))
+                raise _Retry(f"HTTP {r.status_code} {r.reason_phrase}", wait)
+            if r.status_code not in (200, 304):
+                raise _Final(f"HTTP {r.status_code} {r.reason_phrase}")
+            declared = r.headers.get("content-length")
+            total = int(declared) if declared and declared.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise _Final(f"server announces {total:,} bytes, over the {max_bytes:,}-byte cap")
+            done = 0
+            for chunk in r.iter_raw(CHUNK):
+                done += len(chunk)
+                if done > max_bytes:
+                    raise _Final(f"body exceeds the {max_bytes:,}-byte cap")
+                if time.monotonic() > deadline:
+                    raise _Final(f"download still running at the total time limit ({done:,} bytes)")
+                sink.write(chunk)
+                digest.update(chunk)
+                if progress:
+                    progress(done, total)
+            if r.status_code == 200 and total is not None and done != total:
+                raise _Retry(f"truncated body: received {done:,} of {total:,} bytes")
+            disposition = _FILENAME.search(r.headers.get("content-disposition", ""))
+            return _Reply(
+                status=r.status_code,
+                final_url=str(r.url),
+                etag=r.headers.get("etag"),
+                last_modified=r.headers.get("last-modified"),
+                filename=unquote(disposition.group(1)) if disposition else None,
+                sha256=digest.hexdigest(),
+            )
+    except httpx.TimeoutException as exc:
+        raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from exc
+    except (httpx.TransportError, httpx.DecodingError) as exc:
+        raise _Retry(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
+    except httpx.TooManyRedirects as exc:
+        raise _Final(f"too many redirects ({exc})") from exc
+
+
+def http_get(
+    url: str,
+    sink: BinaryIO,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+    max_bytes: int = 200 * MB,
+    max_attempts: int = 5,
+    max_total_seconds: float = 300,
+    backoff_base: float = 1.0,
+    progress: Progress | None = None,
+) -> tuple[_Reply, int]:
+    """GET ``url`` into ``sink`` with retries; (reply, attempts made) or ``FetchError``."""
+    deadline = time.monotonic() + max_total_seconds
+    request_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+    with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=10) as client:
+        for attempt in range(1, max_attempts + 1):
+            try:
+                reply = _stream(
+                    client,
+                    url,
+                    request_headers,
+                    sink,
+                    max_bytes=max_bytes,
+                    deadline=deadline,
+                    progress=progress,
+                )
+                return reply, attempt
+            except _Final as exc:
+                raise FetchError(
+                    f"{url}: {exc} (attempt {attempt} of {max_attempts}, not retried)"
+                ) from None
+            except _Retry as exc:
+                cause = str(exc)
+                if attempt == max_attempts:
+                    break
+                delay = exc.retry_after
+                if delay is None:
+                    delay = backoff_base * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+                if time.monotonic() + delay > deadline:
+                    raise FetchError(
+                        f"{url}: gave up after {attempt} attempt(s): {cause}; waiting "
+                        f"{delay:.1f} s more would pass the {max_total_seconds:g} s limit"
+                    ) from None
+                time.sleep(delay)
+    raise FetchError(f"{url}: failed after {max_attempts} attempt(s): last error: {cause}")
+
+
+def local_path(source: str) -> Path | None:
+    """The file a ``file://`` URL or plain path names; ``None`` for http(s); else ``FetchError``."""
+    scheme = urlsplit(source).scheme.lower()
+    if scheme in ("http", "https"):
+        return None
+    if scheme == "file":
+        return Path(url2pathname(urlsplit(source).path))
+    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise FetchError(
+            f"{source}: unsupported scheme {scheme!r} (use https, http, file or a local path)"
+        )
+    return Path(source)
+
+
+def _copy_local(path: Path, sink: BinaryIO, max_bytes: int, progress: Progress | None) -> str:
+    digest, done = hashlib.sha256(), 0
+    try:
+        total = path.stat().st_size
+        if total > max_bytes:
+            raise FetchError(f"{path}: {total:,} bytes, over the {max_bytes:,}-byte cap")
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                done += len(chunk)
+                sink.write(chunk)
+                digest.update(chunk)
+                if progress:
+                    progress(done, total)
+    except OSError as exc:
+        raise FetchError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return digest.hexdigest()
+
+
+def _describe(head: bytes) -> str:
+    text = head[:200].decode("latin-1").lower()
+    if "<html" in text or "<!doctype" in text:
+        return "an HTML page, not a ZIP (the server answered with an error or landing page)"
+    return f"not a ZIP archive (starts with {head[:16]!r})"
+
+
+def inspect_payload(path: Path, name: str, where: str) -> tuple[str, str]:
+    """(data member name, store suffix) of a downloaded file, or ``FetchError`` saying why not."""
+    if zipfile.is_zipfile(path):
+        try:
+            return read_data_member(path, where=where).name, ".zip"
+        except ArchiveError as exc:
+            raise FetchError(str(exc)) from exc
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    try:
+        select_data_member([name], where)
+    except ArchiveError:
+        raise FetchError(f"{where}: {_describe(head)}") from None
+    if not _RECORD_LINE.search(head):
+        raise FetchError(f"{where}: {name} holds no HCPCS record line in its first 64 KiB")
+    return name, ".txt"
+
+
+def fetch(
+    source: str,
+    store: RawStore,
+    *,
+    release: str | None = None,
+    timeout: float = 30,
+    max_bytes: int = 200 * MB,
+    max_attempts: int = 5,
+    max_total_seconds: float = 300,
+    progress: Progress | None = None,
+    backoff_base: float = 1.0,
+) -> FetchResult:
+    """Download ``source`` into ``store``; say if it is a new, unchanged or re-issued release.
+
+    ``release`` (``YYYY-Qn``) overrides the quarter read from the URL, the server's file name or
+    the data member's name.
+    """
+    quarter = quarter_of(validate_release_id(release)) if release else None
+    path = local_path(source)
+    tmp = store.new_tmp_file()
+    try:
+        if path is not None:
+            with tmp.open("wb") as sink:
+                sha = _copy_local(path, sink, max_bytes, progress)
+            names, attempts, reply = [source, path.name], 1, None
+        else:
+            remembered = store.validators(source)
+            headers = {}
+            if remembered.get("sha256") and store.find(remembered["sha256"]):
+                if "etag" in remembered:
+                    headers["If-None-Match"] = remembered["etag"]
+                if "last_modified" in remembered:
+                    headers["If-Modified-Since"] = remembered["last_modified"]
+            with tmp.open("wb") as sink:
+                reply, attempts = http_get(
+                    source,
+                    sink,
+                    headers=headers,
+                    timeout=timeout,
+                    max_bytes=max_bytes,
+                    max_attempts=max_attempts,
+                    max_total_seconds=max_total_seconds,
+                    backoff_base=backoff_base,
+                    progress=progress,
+                )
+            if reply.status == 304:
+                stored = store.find(remembered["sha256"])
+                if stored is None:
+                    raise FetchError(f"{source}: 304 Not Modified, but the remembered file is gone")
+                return _result(stored, store, source, "unchanged", attempts)
+            sha = reply.sha256
+            names = [source, reply.final_url, reply.filename or ""]
+        where = source
+        member, suffix = inspect_payload(tmp, Path(urlsplit(names[-1] or source).path).name, where)
+        quarter = quarter or next(
+            (q for q in (release_from_name(n) for n in [*names, member] if n) if q), None
+        )
+        if quarter is None:
+            raise FetchError(
+                f"{source}: cannot tell which quarter this release is from its name or its data "
+                f"member {member!r}; pass release='YYYY-Qn'"
+            )
+        existing = store.find(sha)
+        if existing is None:
+            reissue = any(z.quarter == quarter for z in store.list())
+            stored = store.add(tmp, quarter, source_url=source, member_name=member, suffix=suffix)
+            status: Status = "reissue" if reissue else "new"
+        else:
+            stored, status = existing, "unchanged"
+        if reply is not None:
+            store.remember(source, sha256=sha, etag=reply.etag, last_modified=reply.last_modified)
+        return _result(stored, store, source, status, attempts)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _result(stored, store: RawStore, source: str, status: Status, attempts: int) -> FetchResult:
+    current = next(z for z in store.list() if z.sha256 == stored.sha256)
+    return FetchResult(
+        release_id=current.release_id,
+        quarter=current.quarter,
+        sha256=current.sha256,
+        path=current.path,
+        source_url=source,
+        member_name=current.member_name,
+        status=status,
+        attempts=attempts,
+    )
