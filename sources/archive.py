@@ -70,6 +70,8 @@ def read_data_member(
     with zf:
         infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
         name = select_data_member(list(infos), where)
+        if name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", name):
+            raise ArchiveError(f"{where}: unsafe member name {name!r} (absolute or climbs with ..)")
         info = infos[name]
         if info.flag_bits & 0x1:
             raise ArchiveError(f"{where}: member {name} is encrypted")

@@ -28,7 +28,7 @@ from urllib.request import url2pathname
 
 import httpx
 
-from sources.archive import ArchiveError, read_data_member, select_data_member
+from sources.archive import MAX_MEMBER_BYTES, ArchiveError, read_data_member, select_data_member
 from sources.rawstore import RawStore
 from sources.release import quarter_of, release_from_name, validate_release_id
 
@@ -235,11 +235,13 @@ def _describe(head: bytes) -> str:
     return f"not a ZIP archive (starts with {head[:16]!r})"
 
 
-def inspect_payload(path: Path, name: str, where: str) -> tuple[str, str]:
+def inspect_payload(
+    path: Path, name: str, where: str, max_member_bytes: int = MAX_MEMBER_BYTES
+) -> tuple[str, str]:
     """(data member name, store suffix) of a downloaded file, or ``FetchError`` saying why not."""
     if zipfile.is_zipfile(path):
         try:
-            return read_data_member(path, where=where).name, ".zip"
+            return read_data_member(path, max_member_bytes, where).name, ".zip"
         except ArchiveError as exc:
             raise FetchError(str(exc)) from exc
     with path.open("rb") as fh:
@@ -264,11 +266,12 @@ def fetch(
     max_total_seconds: float = 300,
     progress: Progress | None = None,
     backoff_base: float = 1.0,
+    max_member_bytes: int = MAX_MEMBER_BYTES,
 ) -> FetchResult:
     """Download ``source`` into ``store``; say if it is a new, unchanged or re-issued release.
 
     ``release`` (``YYYY-Qn``) overrides the quarter read from the URL, the server's file name or
-    the data member's name.
+    the data member's name. ``max_member_bytes`` caps the decompressed data member (ZIP bombs).
     """
     quarter = quarter_of(validate_release_id(release)) if release else None
     path = local_path(source)
@@ -306,7 +309,8 @@ def fetch(
             sha = reply.sha256
             names = [source, reply.final_url, reply.filename or ""]
         where = source
-        member, suffix = inspect_payload(tmp, Path(urlsplit(names[-1] or source).path).name, where)
+        name = Path(urlsplit(names[-1] or source).path).name
+        member, suffix = inspect_payload(tmp, name, where, max_member_bytes)
         quarter = quarter or next(
             (q for q in (release_from_name(n) for n in [*names, member] if n) if q), None
         )

@@ -1,0 +1,410 @@
+"""fetch() against a real HTTP server on 127.0.0.1 that injects faults, and against real CMS ZIPs.
+
+The server is a raw socket server so it can misbehave the way networks do: reset the connection
+mid-body, close early, stall past the client timeout. Every failing case also checks that the raw
+store is byte-for-byte what it was before (nothing half-written, no temp file left behind).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import socket
+import socketserver
+import struct
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sources.fetch import FetchError, fetch
+from sources.rawstore import RawStore
+
+RECORD = (
+    b"A0021" + b"00100" + b"3" + b"Ambulance service, outside state per mile, transport"
+).ljust(320) + b"\r\n"
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data)
+    return buf.getvalue()
+
+
+GOOD = make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD * 50, "proc_notes_JAN2024.txt": b"notes"})
+GOOD_V2 = make_zip({"HCPC2024_JAN_ANWEB_v2.txt": RECORD * 51})
+
+
+Action = Callable[[socket.socket, dict], None]
+
+
+def respond(status: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Action:
+    def act(conn: socket.socket, request: dict) -> None:
+        head = {"Content-Length": str(len(body)), "Connection": "close", **(headers or {})}
+        lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in head.items()), "", ""]
+        conn.sendall("\r\n".join(lines).encode() + body)
+
+    return act
+
+
+def partial(body: bytes, *, reset: bool) -> Action:
+    """Announce the whole body, send half, then close (FIN) or reset (RST) the connection."""
+
+    def act(conn: socket.socket, request: dict) -> None:
+        conn.sendall(
+            f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body[: len(body) // 2]
+        )
+        if reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    return act
+
+
+def stall(seconds: float) -> Action:
+    def act(conn: socket.socket, request: dict) -> None:
+        time.sleep(seconds)
+
+    return act
+
+
+class FaultServer(socketserver.ThreadingTCPServer):
+    """Serves scripted actions per path; the last action of a path repeats. Records requests."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        self.routes: dict[str, list[Action]] = {}
+        self.requests: list[dict] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def hits(self, path: str) -> int:
+        return sum(r["path"] == path for r in self.requests)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+        path = head[0].split(" ")[1]
+        headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+        request = {"path": path, "headers": headers}
+        server: FaultServer = self.server  # type: ignore[assignment]
+        server.requests.append(request)
+        script = server.routes.get(path) or [respond("404 Not Found", b"no such file")]
+        action = script.pop(0) if len(script) > 1 else script[0]
+        action(self.request, request)
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    srv = FaultServer()
+    thread = threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RawStore:
+    return RawStore(tmp_path / "raw")
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under root (temp files included) -> sha256 of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+FAST = {"timeout": 2.0, "max_attempts": 3, "backoff_base": 0.01, "max_total_seconds": 20}
+ZIP_PATH = "/files/zip/january-2024-alpha-numeric-hcpcs-file.zip"
+
+
+@pytest.fixture
+def seeded(server: FaultServer, store: RawStore) -> dict[str, str]:
+    """A store that already holds one release; returns its tree for unchanged-store checks."""
+    server.routes["/seed/july-2023-alpha-numeric-hcpcs-file.zip"] = [
+        respond("200 OK", make_zip({"HCPC2023_JUL_ANWEB.txt": RECORD}))
+    ]
+    result = fetch(server.url("/seed/july-2023-alpha-numeric-hcpcs-file.zip"), store, **FAST)
+    assert (result.release_id, result.status) == ("2023-Q3", "new")
+    return tree(store.root)
+
+
+def test_clean_download_is_stored_by_sha_with_provenance(server, store) -> None:
+    server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
+    seen: list[tuple[int, int | None]] = []
+    result = fetch(server.url(ZIP_PATH), store, progress=lambda d, t: seen.append((d, t)), **FAST)
+    sha = hashlib.sha256(GOOD).hexdigest()
+    assert (result.release_id, result.quarter, result.status, result.attempts) == (
+        "2024-Q1", "2024-Q1", "new", 1
+    )  # fmt: skip
+    assert result.sha256 == sha
+    assert result.path == store.root / "2024-Q1" / f"{sha}.zip"
+    assert result.path.read_bytes() == GOOD
+    assert result.member_name == "HCPC2024_JAN_ANWEB.txt"
+    assert seen[-1] == (len(GOOD), len(GOOD))
+    sidecar = json.loads((store.root / "2024-Q1" / f"{sha}.json").read_text())
+    assert sidecar["source_url"] == server.url(ZIP_PATH)
+    assert sidecar["member_name"] == "HCPC2024_JAN_ANWEB.txt"
+    assert sidecar["size"] == len(GOOD)
+    assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_refetch_of_same_bytes_is_a_noop(server, store) -> None:
+    server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
+    fetch(server.url(ZIP_PATH), store, **FAST)
+    before = tree(store.root)
+    again = fetch(server.url(ZIP_PATH), store, **FAST)
+    assert again.status == "unchanged"
+    assert again.release_id == "2024-Q1"
+    assert tree(store.root) == before
+
+
+def test_new_bytes_for_a_known_quarter_are_a_reissue_kept_beside_the_first(server, store) -> None:
+    server.routes[ZIP_PATH] = [respond("200 OK", GOOD_V2), respond("200 OK", GOOD)]
+    first = fetch(server.url(ZIP_PATH), store, **FAST)  # the _v2 member arrives first...
+    second = fetch(server.url(ZIP_PATH), store, **FAST)
+    assert (first.status, second.status) == ("new", "reissue")
+    # ...but revisions are ordered by the member's _vN rank, so the v1 file is 2024-Q1.
+    assert second.release_id == "2024-Q1"
+    ids = {z.sha256: z.release_id for z in store.list()}
+    assert ids == {
+        hashlib.sha256(GOOD).hexdigest(): "2024-Q1",
+        hashlib.sha256(GOOD_V2).hexdigest(): "2024-Q1r2",
+    }
+    assert len(list((store.root / "2024-Q1").glob("*.zip"))) == 2
+
+
+def test_500_then_success_is_retried(server, store) -> None:
+    server.routes[ZIP_PATH] = [
+        respond("500 Internal Server Error", b"oops"),
+        respond("200 OK", GOOD),
+    ]
+    result = fetch(server.url(ZIP_PATH), store, **FAST)
+    assert (result.status, result.attempts) == ("new", 2)
+    assert server.hits(ZIP_PATH) == 2
+
+
+@pytest.mark.parametrize("reset", [True, False], ids=["connection-reset", "truncated-body"])
+def test_broken_body_then_success_is_retried(server, store, reset: bool) -> None:
+    server.routes[ZIP_PATH] = [partial(GOOD, reset=reset), respond("200 OK", GOOD)]
+    result = fetch(server.url(ZIP_PATH), store, **FAST)
+    assert (result.status, result.attempts) == ("new", 2)
+    assert result.path.read_bytes() == GOOD
+
+
+@pytest.mark.parametrize("reset", [True, False], ids=["connection-reset", "truncated-body"])
+def test_body_broken_every_time_fails_cleanly(server, store, seeded, reset: bool) -> None:
+    server.routes[ZIP_PATH] = [partial(GOOD, reset=reset)]
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, **FAST)
+    message = str(err.value)
+    assert message.startswith(server.url(ZIP_PATH))
+    assert "after 3 attempt(s)" in message
+    cut = f"without sending complete message body (received {len(GOOD) // 2} bytes, expected"
+    assert cut in message or (reset and "Connection reset by peer" in message)
+    assert server.hits(ZIP_PATH) == 3
+    assert tree(store.root) == seeded
+
+
+def test_slow_server_past_the_timeout(server, store, seeded) -> None:
+    server.routes[ZIP_PATH] = [stall(1.5)]
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, **{**FAST, "timeout": 0.2, "max_attempts": 2})
+    assert "after 2 attempt(s)" in str(err.value)
+    assert "timed out (ReadTimeout" in str(err.value)
+    assert tree(store.root) == seeded
+
+
+def test_404_is_not_retried(server, store, seeded) -> None:
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, **FAST)
+    assert str(err.value) == (
+        f"{server.url(ZIP_PATH)}: HTTP 404 Not Found (attempt 1 of 3, not retried)"
+    )
+    assert server.hits(ZIP_PATH) == 1
+    assert tree(store.root) == seeded
+
+
+def test_429_honours_retry_after(server, store) -> None:
+    server.routes[ZIP_PATH] = [
+        respond("429 Too Many Requests", headers={"Retry-After": "1"}),
+        respond("200 OK", GOOD),
+    ]
+    result = fetch(server.url(ZIP_PATH), store, **FAST)
+    assert (result.status, result.attempts) == ("new", 2)
+
+
+def test_retry_after_beyond_the_time_budget_gives_up_at_once(server, store, seeded) -> None:
+    server.routes[ZIP_PATH] = [respond("503 Service Unavailable", headers={"Retry-After": "120"})]
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, **{**FAST, "max_total_seconds": 5})
+    assert "gave up after 1 attempt(s): HTTP 503 Service Unavailable" in str(err.value)
+    assert "waiting 120.0 s more would pass the 5 s limit" in str(err.value)
+    assert server.hits(ZIP_PATH) == 1
+    assert tree(store.root) == seeded
+
+
+def test_redirect_is_followed_and_the_requested_url_recorded(server, store) -> None:
+    server.routes["/latest"] = [respond("302 Found", headers={"Location": ZIP_PATH})]
+    server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
+    result = fetch(server.url("/latest"), store, **FAST)
+    assert result.release_id == "2024-Q1"  # from the redirect target's name
+    assert result.source_url == server.url("/latest")
+
+
+def test_html_page_served_as_200_is_refused(server, store, seeded) -> None:
+    page = b"<!DOCTYPE html><html><body>Access denied</body></html>"
+    server.routes[ZIP_PATH] = [respond("200 OK", page, {"Content-Type": "text/html"})]
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, **FAST)
+    assert "an HTML page, not a ZIP" in str(err.value)
+    assert tree(store.root) == seeded
+
+
+def _encrypted(data: bytes) -> bytes:
+    """Set the 'encrypted' flag bit in the local and central headers (zipfile cannot encrypt)."""
+    raw = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = raw.find(signature)
+        raw[at + offset] |= 0x1
+    return bytes(raw)
+
+
+def _corrupt(data: bytes) -> bytes:
+    raw = bytearray(data)
+    at = raw.find(b"HCPC2024_JAN_ANWEB.txt") + len("HCPC2024_JAN_ANWEB.txt") + 10
+    raw[at] ^= 0xFF  # inside the compressed data of the first member
+    return bytes(raw)
+
+
+BAD_ZIPS = {
+    "no-data-member": (
+        make_zip({"README.txt": b"hello", "NOC_Codes_2024.txt": b"x"}),
+        "no HCPCS fixed-width data file",
+    ),
+    "path-traversal": (
+        make_zip({"../../../tmp/HCPC2024_JAN_ANWEB.txt": RECORD}),
+        "unsafe member name '../../../tmp/HCPC2024_JAN_ANWEB.txt'",
+    ),
+    "encrypted": (
+        _encrypted(make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD})),
+        "member HCPC2024_JAN_ANWEB.txt is encrypted",
+    ),
+    "corrupt": (_corrupt(make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD * 50})), "is corrupt"),
+    "oversized-member": (
+        make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD * 4000}),  # 1.3 MB, deflates to ~3 KB
+        "declares 1,288,000 bytes, over the 1,000,000-byte cap",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ZIPS))
+def test_unsafe_or_unusable_zip_is_refused(server, store, seeded, tmp_path, case: str) -> None:
+    body, expected = BAD_ZIPS[case]
+    server.routes[ZIP_PATH] = [respond("200 OK", body)]
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, max_member_bytes=1_000_000, **FAST)
+    assert str(err.value).startswith(server.url(ZIP_PATH))
+    assert expected in str(err.value)
+    assert server.hits(ZIP_PATH) == 1
+    assert tree(store.root) == seeded
+    assert not Path("/tmp/HCPC2024_JAN_ANWEB.txt").exists()
+
+
+def test_body_over_the_size_cap_is_refused(server, store, seeded) -> None:
+    server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, max_bytes=100, **FAST)
+    assert f"server announces {len(GOOD):,} bytes, over the 100-byte cap" in str(err.value)
+    assert tree(store.root) == seeded
+
+
+def test_conditional_request_and_304(server, store) -> None:
+    etag, modified = '"v1-abc"', "Mon, 01 Jan 2024 00:00:00 GMT"
+    server.routes[ZIP_PATH] = [
+        respond("200 OK", GOOD, {"ETag": etag, "Last-Modified": modified}),
+        respond("304 Not Modified"),
+    ]
+    first = fetch(server.url(ZIP_PATH), store, **FAST)
+    before = tree(store.root)
+    second = fetch(server.url(ZIP_PATH), store, **FAST)
+    assert "if-none-match" not in server.requests[0]["headers"]
+    assert server.requests[1]["headers"]["if-none-match"] == etag
+    assert server.requests[1]["headers"]["if-modified-since"] == modified
+    assert (second.status, second.sha256, second.release_id) == (
+        "unchanged",
+        first.sha256,
+        "2024-Q1",
+    )
+    assert tree(store.root) == before
+
+
+def test_name_without_a_quarter_needs_an_explicit_release(server, store, seeded) -> None:
+    server.routes["/download"] = [respond("200 OK", make_zip({"HCPC2024_FINAL_ANWEB.txt": RECORD}))]
+    with pytest.raises(FetchError, match="cannot tell which quarter"):
+        fetch(server.url("/download"), store, **FAST)
+    assert tree(store.root) == seeded
+    result = fetch(server.url("/download"), store, release="2024-Q2", **FAST)
+    assert result.release_id == "2024-Q2"
+
+
+def test_quarter_from_the_data_member_when_the_url_has_none(server, store) -> None:
+    server.routes["/download"] = [respond("200 OK", GOOD)]
+    assert fetch(server.url("/download"), store, **FAST).release_id == "2024-Q1"
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("rel", "quarter", "member"),
+    [
+        ("2017-annual/2017-Alpha-Numeric-HCPCS-File.zip", "2017-Q1", "HCPC17_CONTR_ANWEB.txt"),
+        ("2019-annual/2019-Alpha-Numeric-HCPCS-File.zip", "2019-Q1", "HCPC2019_CONTR_ANWEB.txt"),
+    ],
+)
+def test_real_cms_zips_by_path_file_url_and_http(
+    cms_dir: Path, server, store, rel: str, quarter: str, member: str
+) -> None:
+    zip_path = cms_dir / rel
+    by_path = fetch(str(zip_path), store)
+    assert (by_path.release_id, by_path.member_name, by_path.status) == (quarter, member, "new")
+    assert by_path.sha256 == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    by_url = fetch(zip_path.as_uri(), store)
+    assert (by_url.release_id, by_url.status, by_url.path) == (quarter, "unchanged", by_path.path)
+    server.routes[f"/Downloads/{zip_path.name}"] = [respond("200 OK", zip_path.read_bytes())]
+    by_http = fetch(server.url(f"/Downloads/{zip_path.name}"), store, **FAST)
+    assert (by_http.release_id, by_http.status, by_http.sha256) == (
+        quarter,
+        "unchanged",
+        by_path.sha256,
+    )
+    assert [z.release_id for z in store.list()] == [quarter]
+
+
+@pytest.mark.realdata
+def test_real_2016_bare_txt_is_kept_as_txt(cms_dir: Path, store) -> None:
+    result = fetch(str(cms_dir / "2016-annual/HCPC2016_CONTR_ANWEB.txt"), store)
+    assert (result.release_id, result.member_name) == ("2016-Q1", "HCPC2016_CONTR_ANWEB.txt")
+    assert result.path.suffix == ".txt"
+    with pytest.raises(FetchError, match="not a ZIP archive"):
+        fetch(str(cms_dir / "2016-annual/HCPC2016_README.txt"), store)
