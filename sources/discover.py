@@ -1,0 +1,74 @@
+"""Find Alpha-Numeric HCPCS release ZIPs on CMS web pages.
+
+CMS has rebuilt its site several times (``/Medicare/Coding/HCPCSReleaseCodeSets/Downloads/...``,
+``/files/zip/...``, item pages, quarterly-update pages), so links are matched by what they point to,
+never by page structure: any URL-like token ending in ``.zip`` (in an attribute, quoted or not, in
+inline JSON, in text) whose name ``release_from_name`` recognises. Relative links are resolved
+against the page, ``&amp;`` and ``\\/`` escapes are undone, case does not matter.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from urllib.parse import urljoin, urlsplit
+
+from sources.catalog import CatalogEntry, sort_entries
+from sources.fetch import http_get
+from sources.release import release_from_name
+
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+MAX_FOLLOWED_PAGES = 40
+_ZIP = re.compile(r"""(?i)[^\s"'<>()\[\]{},=]+\.zip(?![a-z0-9])(?:\?[^\s"'<>]*)?""")
+# Pages that may list release ZIPs: CMS item pages and per-year / quarterly-update pages.
+_PAGE = re.compile(
+    r"""(?i)[^\s"'<>()\[\]{},=]*(?:alpha-numeric-hcpcs-items/|hcpcs-quarterly-update|"""
+    r"""quarterly-update)[^\s"'<>()\[\]{},=#]*"""
+)
+
+
+def _tokens(pattern: re.Pattern[str], text: str, base_url: str) -> list[str]:
+    text = html.unescape(text.replace("\\/", "/"))
+    out: dict[str, None] = {}
+    for token in pattern.findall(text):
+        out.setdefault(urljoin(base_url, token.strip()), None)
+    return list(out)
+
+
+def extract_release_links(html_text: str, base_url: str) -> list[str]:
+    """Absolute URLs of every release ZIP linked from a page, in page order, without duplicates."""
+    return [u for u in _tokens(_ZIP, html_text, base_url) if release_from_name(u)]
+
+
+def _page_links(html_text: str, base_url: str) -> list[str]:
+    host = urlsplit(base_url).netloc
+    return [
+        u
+        for u in _tokens(_PAGE, html_text, base_url)
+        if urlsplit(u).netloc == host and urlsplit(u).scheme in ("http", "https")
+    ]
+
+
+def _get_page(url: str, timeout: float) -> str:
+    sink = io.BytesIO()
+    http_get(url, sink, timeout=timeout, max_bytes=MAX_PAGE_BYTES, max_attempts=3,
+             max_total_seconds=max(60.0, 4 * timeout))  # fmt: skip
+    return sink.getvalue().decode("utf-8", errors="replace")
+
+
+def discover(page_url: str, *, timeout: float = 30) -> list[CatalogEntry]:
+    """Release ZIPs linked from ``page_url`` and from the item/year pages it links to (one level).
+
+    Raises ``FetchError`` when a page cannot be read: a silent gap would look like "no release".
+    """
+    first = _get_page(page_url, timeout)
+    links = extract_release_links(first, page_url)
+    seen = {page_url}
+    for page in _page_links(first, page_url)[:MAX_FOLLOWED_PAGES]:
+        if page in seen:
+            continue
+        seen.add(page)
+        found = extract_release_links(_get_page(page, timeout), page)
+        links += [u for u in found if u not in links]
+    return sort_entries([CatalogEntry(release_from_name(u), u) for u in links])
