@@ -28,11 +28,20 @@ _PAGE = re.compile(
 )
 
 
+_LINK_ATTRIBUTE = re.compile(r"""(?i)(?:href|src)\s*=\s*["']?$""")
+
+
 def _tokens(pattern: re.Pattern[str], text: str, base_url: str) -> list[str]:
+    """URL-like tokens, resolved. Absolute and root-relative ones count anywhere (inline JSON,
+    scripts); a page-relative one only as an href/src value: in prose, a comment or a title it is
+    a name, not a link."""
     text = html.unescape(text.replace("\\/", "/"))
     out: dict[str, None] = {}
-    for token in pattern.findall(text):
-        out.setdefault(urljoin(base_url, token.strip()), None)
+    for m in pattern.finditer(text):
+        token = m.group(0)
+        absolute = token.startswith(("/", "http:", "https:"))
+        if absolute or _LINK_ATTRIBUTE.search(text, max(0, m.start() - 12), m.start()):
+            out.setdefault(urljoin(base_url, token), None)
     return list(out)
 
 
