@@ -25,9 +25,9 @@ _MONTH = "|".join(sorted(MONTH_QUARTER, key=len, reverse=True))
 _SLUG_MONTH = re.compile(rf"^({_MONTH})-(\d{{4}})-alpha-numeric-hcpcs-files?\b")
 _SLUG_ANNUAL = re.compile(r"^(\d{4})-(?:annual-)?alpha-numeric-hcpcs-files?\b")
 _OLD_ANWEB = re.compile(r"^(\d{2})anweb\.zip$")
-_MEMBER = re.compile(rf"^hcpc(\d{{4}}|\d{{2}})_(?:(?:contr|{_MONTH})_)?(?:anweb|a-n)\b")
+_MEMBER = re.compile(rf"^hcpc(\d{{4}}|\d{{2}})_(?:(?:contr|{_MONTH})_)?(?:anweb|a-n)(?![a-z])")
 _MEMBER_MONTH = re.compile(rf"^hcpc\d{{2,4}}_({_MONTH})_")
-_RELEASE_ID = re.compile(r"^(\d{4})-Q([1-4])(?:r([2-9]|[1-9]\d+))?$")
+_RELEASE_ID = re.compile(r"(\d{4})-Q([1-4])(?:r([2-9]|[1-9]\d+))?")
 
 
 class ReleaseIdError(ValueError):
@@ -59,7 +59,7 @@ def release_from_name(name: str) -> str | None:
 
 def validate_release_id(release_id: str) -> str:
     """``release_id`` unchanged when well formed; ``ReleaseIdError`` saying what is wrong if not."""
-    if not isinstance(release_id, str) or not _RELEASE_ID.match(release_id):
+    if not isinstance(release_id, str) or not _RELEASE_ID.fullmatch(release_id):
         raise ReleaseIdError(
             f"invalid release id {release_id!r}: expected YYYY-Qn (quarter 1-4, e.g. 2026-Q1), "
             f"optionally followed by rN for CMS's N-th issue of that quarter (N >= 2: 2026-Q1r2)"
@@ -69,7 +69,7 @@ def validate_release_id(release_id: str) -> str:
 
 def release_sort_key(release_id: str) -> tuple[int, int, int]:
     """(year, quarter, revision) for ordering; a plain quarter is revision 1."""
-    m = _RELEASE_ID.match(validate_release_id(release_id))
+    m = _RELEASE_ID.fullmatch(validate_release_id(release_id))
     assert m is not None
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
 
