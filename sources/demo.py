@@ -257,6 +257,29 @@ _SERVICES = (
     ("G0447", "Face-to-face behavioral counseling for obesity, 15 minutes"),
     ("G0463", "Hospital outpatient clinic visit for assessment and management of a patient"),
 )
+# More drugs and skin substitutes, numbered in steps so the demo has a couple of hundred codes.
+_DOSES = ("1 mg", "10 mg", "5 mg", "100 mg", "50 mg", "0.1 mg", "2 mg", "250 mg", "500 mg", "20 mg")
+_MORE_DRUGS = (
+    "diphenhydramine hcl", "dobutamine hydrochloride", "dopamine hcl", "doxorubicin hydrochloride",
+    "enoxaparin sodium", "epinephrine", "eptifibatide", "ertapenem sodium", "esomeprazole sodium",
+    "etoposide", "famotidine", "fentanyl citrate", "filgrastim", "fluconazole", "fluorouracil",
+    "fosaprepitant", "fulvestrant", "furosemide", "gemcitabine hydrochloride", "gentamicin",
+    "glucagon hydrochloride", "granisetron hydrochloride", "haloperidol", "heparin sodium",
+    "hydralazine hcl", "hydrocortisone sodium succinate", "hydromorphone", "ibandronate sodium",
+    "immune globulin", "infliximab", "insulin", "irinotecan", "iron sucrose", "ketorolac tromethamine",
+    "labetalol hcl", "leucovorin calcium", "leuprolide acetate", "levetiracetam", "levofloxacin",
+    "lidocaine hcl", "lorazepam", "magnesium sulfate", "meropenem", "methotrexate sodium",
+    "methylprednisolone acetate", "metoclopramide hcl", "micafungin sodium", "midazolam hydrochloride",
+    "morphine sulfate", "nalbuphine hydrochloride", "naloxone hydrochloride", "nivolumab",
+    "octreotide", "ondansetron hydrochloride", "oxaliplatin", "oxytocin", "paclitaxel",
+    "pamidronate disodium", "pantoprazole sodium", "pegfilgrastim", "pembrolizumab", "pemetrexed",
+)
+_SKIN_SUBSTITUTES = (
+    "Alloskin", "Apligraf", "Dermagraft", "Integra bilayer matrix wound dressing", "Oasis wound matrix",
+    "Grafix core and grafixpl core", "Epifix", "Primatrix", "Matriderm", "Architect",
+    "Theraskin", "Puraply", "Kerecis omega3", "Affinity", "Nushield", "Biovance", "Amnioband",
+    "Dermacell", "Cytal", "Helicoll", "Microderm", "Revita", "Amnion bio", "Woundfix",
+)
 _NOT_PAYABLE = (
     ("S9083", "Global fee urgent care centers"),
     ("S9110", "Telemonitoring of patient in their home, including all necessary equipment; computer system, connections, and software; maintenance; patient education and support; per month"),
@@ -285,7 +308,7 @@ def _row(code: str, kind: str, long: str, short: str, added: date, **fields: obj
 
 
 def _baseline() -> dict[str, Row]:
-    """The 2023-end state every demo quarter evolves from (about 130 codes)."""
+    """The 2023-end state every demo quarter evolves from (185 codes)."""
     old, rows = date(1984, 1, 1), {}
     for i, (code, long, short) in enumerate(_MODIFIERS):
         extra = {"cross_references": ["QM"], "processing_note": "0069"} if code == "AM" else {}
@@ -325,6 +348,17 @@ def _baseline() -> dict[str, Row]:
         rows[code] = _row(code, "procedure", long, long, date(2006, 1, 1),
                           pricing_indicators=["38"], coverage_code="C", betos="D1F",
                           types_of_service=["P"])  # fmt: skip
+    for i, drug in enumerate(_MORE_DRUGS):
+        code, dose = f"J{1200 + i * 13:04d}", _DOSES[i % len(_DOSES)]
+        rows[code] = _row(code, "procedure", f"Injection, {drug}, {dose}", f"Inj {drug} {dose}",
+                          date(1995 + i % 28, 1 + 3 * (i % 4), 1), pricing_indicators=["51"],
+                          coverage_code="C", betos="O1E", types_of_service=["1"])  # fmt: skip
+    for i, name in enumerate(_SKIN_SUBSTITUTES):
+        code = f"Q{4100 + i * 3:04d}"
+        rows[code] = _row(code, "procedure", f"{name}, per square centimeter", f"{name} per sq cm",
+                          date(2012 + i % 10, 1, 1), pricing_indicators=["51"],
+                          coverage_code="D" if i % 3 else "C", betos="D1A",
+                          types_of_service=["1"])  # fmt: skip
     for code, long in _NOT_PAYABLE:
         rows[code] = _row(code, "procedure", long, long, date(2002, 1, 1),
                           pricing_indicators=["00"], coverage_code="I", betos="Z2",

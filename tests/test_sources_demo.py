@@ -19,8 +19,8 @@ from transforms import parse_anweb
 from transforms.transaction_report import parse_transaction_report
 
 EXPECTED_CODES = {
-    "2024-Q1": 99, "2024-Q2": 100, "2024-Q3": 101, "2024-Q3r2": 102, "2024-Q4": 102,
-    "2025-Q1": 104, "2025-Q2": 103, "2025-Q3": 104, "2025-Q4": 105,
+    "2024-Q1": 185, "2024-Q2": 186, "2024-Q3": 187, "2024-Q3r2": 188, "2024-Q4": 188,
+    "2025-Q1": 190, "2025-Q2": 189, "2025-Q3": 190, "2025-Q4": 191,
 }  # fmt: skip
 
 
