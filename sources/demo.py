@@ -108,13 +108,13 @@ DEMO_CHANGES: tuple[DemoChange, ...] = (
                _drug("J0217", "Injection, velmanase alfa-tycv, 1 mg", "Inj velmanase alfa-tycv 1mg")),
     DemoChange("2024-Q2", "E0200", "discontinue", "D", "discontinued; reactivated in 2025-Q1"),
     DemoChange("2024-Q2", "G0002", "discontinue", "D", "discontinued; dropped in 2025-Q2, reused in 2025-Q3"),
-    DemoChange("2024-Q2", "E0130", "price", "P", "pricing indicator 32 -> 36 (flagged)",
+    DemoChange("2024-Q2", "E0130", "price", "P", "pricing indicator 32 -> 36",
                {"pricing_indicators": ["36"]}),
-    DemoChange("2024-Q3", "J0135", "describe", "C", "long description reworded (flagged)",
+    DemoChange("2024-Q3", "J0135", "describe", "C", "long description reworded",
                {"long_description": "Injection, adalimumab, 20 mg, for subcutaneous use"}),
-    DemoChange("2024-Q3", "A4216", "describe", "", "long description changed WITHOUT an action code (silent)",
+    DemoChange("2024-Q3", "A4216", "describe", "", "long description changed, silently (action stays N)",
                {"long_description": "Sterile water, saline and/or dextrose, diluent/flush, 10 ml per unit"}),
-    DemoChange("2024-Q3", "S9083", "coverage", "F", "coverage I -> M (flagged)",
+    DemoChange("2024-Q3", "S9083", "coverage", "F", "coverage I -> M",
                {"coverage_code": "M"}),
     DemoChange("2024-Q3", "L1812", "add", "A", "new orthotic code",
                {"kind": "procedure", "long_description": "Knee orthosis, elastic with joints, prefabricated, off-the-shelf",
@@ -129,9 +129,9 @@ DEMO_CHANGES: tuple[DemoChange, ...] = (
     DemoChange("2024-Q3r2", "J0135", "describe", "C", "re-issue: corrected wording of the 2024-Q3 change",
                {"long_description": "Injection, adalimumab, 20 mg, for subcutaneous injection"}),
     DemoChange("2024-Q4", "J0133", "discontinue", "D", "drug code discontinued"),
-    DemoChange("2024-Q4", "L1830", "price", "", "pricing indicator 38 -> 46 WITHOUT an action code (silent)",
+    DemoChange("2024-Q4", "L1830", "price", "", "pricing indicator 38 -> 46, silently (action stays N)",
                {"pricing_indicators": ["46"]}),
-    DemoChange("2024-Q4", "E0156", "misc", "T", "BETOS D1E -> D1A and second TOS added (flagged)",
+    DemoChange("2024-Q4", "E0156", "misc", "T", "BETOS D1C -> D1A and a second type of service",
                {"betos": "D1A", "types_of_service": ["P", "R"]}),
     DemoChange("2025-Q1", "E0200", "reactivate", "R", "re-activated after its 2024-Q2 discontinuation"),
     DemoChange("2025-Q1", "JZ", "add", "A", "new modifier",
@@ -142,12 +142,12 @@ DEMO_CHANGES: tuple[DemoChange, ...] = (
                 "short_description": "Rtm tx mgmt 1st 20 min", "pricing_indicators": ["11"],
                 "multiple_pricing_indicator": "A", "coverage_code": "C", "betos": "M5D",
                 "types_of_service": ["1"]}),
-    DemoChange("2025-Q1", "G0010", "describe+coverage", "B", "description and coverage D -> C (flagged B)",
+    DemoChange("2025-Q1", "G0010", "describe+coverage", "B", "description and coverage D -> C",
                {"long_description": "Administration of hepatitis b vaccine, any route", "coverage_code": "C"}),
     DemoChange("2025-Q2", "G0002", "drop", "", "removed from the file (discontinued in 2024-Q2)"),
-    DemoChange("2025-Q2", "A0425", "short", "S", "short description changed (flagged)",
+    DemoChange("2025-Q2", "A0425", "short", "S", "short description changed",
                {"short_description": "Ground mileage per mile"}),
-    DemoChange("2025-Q2", "E0143", "coverage", "", "coverage D -> C WITHOUT an action code (silent)",
+    DemoChange("2025-Q2", "E0143", "coverage", "", "coverage D -> C, silently (action stays N)",
                {"coverage_code": "C"}),
     DemoChange("2025-Q3", "G0002", "reuse", "A", "code reused with a new meaning after being dropped",
                {"kind": "procedure", "long_description": "Caregiver training in strategies and techniques to facilitate the patient's functional performance, group, initial 30 minutes",
@@ -155,13 +155,13 @@ DEMO_CHANGES: tuple[DemoChange, ...] = (
                 "multiple_pricing_indicator": "A", "coverage_code": "C", "betos": "M5D",
                 "types_of_service": ["1"]}),
     DemoChange("2025-Q3", "A4253", "discontinue", "D", "supply code discontinued"),
-    DemoChange("2025-Q3", "J0129", "describe", "C", "long description changed (flagged)",
+    DemoChange("2025-Q3", "J0129", "describe", "C", "long description changed",
                {"long_description": "Injection, abatacept, 10 mg (code may be used for Medicare when drug administered under the direct supervision of a physician, not for use when drug is self administered)"}),
     DemoChange("2025-Q4", "J0139", "add", "A", "new drug code",
                _drug("J0139", "Injection, adalimumab-demo biosimilar, 1 mg", "Inj adalimumab-demo 1 mg")),
-    DemoChange("2025-Q4", "J0690", "price", "P", "pricing 51 -> 57 + 21 with multiple pricing A (flagged)",
+    DemoChange("2025-Q4", "J0690", "price", "P", "pricing 51 -> 57 + 21 with multiple pricing A",
                {"pricing_indicators": ["57", "21"]}),
-    DemoChange("2025-Q4", "E0143", "misc", "T", "type of service P -> R (flagged)",
+    DemoChange("2025-Q4", "E0143", "misc", "T", "type of service P -> R",
                {"types_of_service": ["R"]}),
 )
 # fmt: on
@@ -470,3 +470,27 @@ def write_demo_releases(folder: Path) -> list[Path]:
             atomic_write_bytes(path, data)
         paths.append(path)
     return paths
+
+
+def demo_markdown() -> str:
+    """The demo quarters and their changes as Markdown (the README's copy is generated from this)."""
+    rows = [
+        "| release | ZIP | data member | file quirks | changes (code: what, CMS action) |",
+        "|---|---|---|---|---|",
+    ]
+    for quarter in DEMO_QUARTERS:
+        quirks = [quarter.padding]
+        quirks += ["disclaimer block"] if quarter.disclaimer else []
+        quirks += [f"{quarter.trailing_blank_lines} blank lines at end"] * bool(
+            quarter.trailing_blank_lines
+        )
+        changes = "; ".join(
+            f"`{c.code}`: {c.note} ({c.action or 'none'})"
+            for c in DEMO_CHANGES
+            if c.release == quarter.release
+        )
+        rows.append(
+            f"| {quarter.release} | `{quarter.zip_name}` | `{quarter.member_name}` | "
+            f"{', '.join(quirks)} | {changes or 'baseline'} |"
+        )
+    return "\n".join(rows)
