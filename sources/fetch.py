@@ -215,7 +215,9 @@ def _copy_local(path: Path, sink: BinaryIO, max_bytes: int, progress: Progress |
     try:
         total = path.stat().st_size
         if total > max_bytes:
-            raise FetchError(f"{path}: {total:,} bytes, over the {max_bytes:,}-byte cap")
+            raise FetchError(
+                f"{path}: {total:,} bytes, over the {max_bytes:,}-byte cap (1 attempt, not retried)"
+            )
         with path.open("rb") as fh:
             while chunk := fh.read(CHUNK):
                 done += len(chunk)
@@ -224,7 +226,9 @@ def _copy_local(path: Path, sink: BinaryIO, max_bytes: int, progress: Progress |
                 if progress:
                     progress(done, total)
     except OSError as exc:
-        raise FetchError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise FetchError(
+            f"{path}: cannot read ({exc.strerror or exc}) (1 attempt, not retried)"
+        ) from exc
     return digest.hexdigest()
 
 
@@ -302,15 +306,18 @@ def fetch(
                     progress=progress,
                 )
             if reply.status == 304:
-                stored = store.find(remembered["sha256"])
+                stored = store.find(remembered.get("sha256", ""))
                 if stored is None:
                     raise FetchError(f"{source}: 304 Not Modified, but the remembered file is gone")
                 return _result(stored, store, source, "unchanged", attempts)
             sha = reply.sha256
             names = [source, reply.final_url, reply.filename or ""]
-        where = source
         name = Path(urlsplit(names[-1] or source).path).name
-        member, suffix = inspect_payload(tmp, name, where, max_member_bytes)
+        try:
+            member, suffix = inspect_payload(tmp, name, source, max_member_bytes)
+        except FetchError as exc:
+            refused = f"{exc} (read in {attempts} attempt(s); refused, not retried)"
+            raise FetchError(refused) from None
         quarter = quarter or next(
             (q for q in (release_from_name(n) for n in [*names, member] if n) if q), None
         )

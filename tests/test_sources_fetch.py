@@ -278,7 +278,10 @@ def test_html_page_served_as_200_is_refused(server, store, seeded) -> None:
     server.routes[ZIP_PATH] = [respond("200 OK", page, {"Content-Type": "text/html"})]
     with pytest.raises(FetchError) as err:
         fetch(server.url(ZIP_PATH), store, **FAST)
-    assert "an HTML page, not a ZIP" in str(err.value)
+    assert str(err.value) == (
+        f"{server.url(ZIP_PATH)}: an HTML page, not a ZIP (the server answered with an error or "
+        "landing page) (read in 1 attempt(s); refused, not retried)"
+    )
     assert tree(store.root) == seeded
 
 
@@ -327,6 +330,7 @@ def test_unsafe_or_unusable_zip_is_refused(server, store, seeded, tmp_path, case
         fetch(server.url(ZIP_PATH), store, max_member_bytes=1_000_000, **FAST)
     assert str(err.value).startswith(server.url(ZIP_PATH))
     assert expected in str(err.value)
+    assert str(err.value).endswith("(read in 1 attempt(s); refused, not retried)")
     assert server.hits(ZIP_PATH) == 1
     assert tree(store.root) == seeded
     assert not Path("/tmp/HCPC2024_JAN_ANWEB.txt").exists()
