@@ -301,6 +301,15 @@ def _corrupt(data: bytes) -> bytes:
     return bytes(raw)
 
 
+def _lying_size(data: bytes) -> bytes:
+    """Declare 1,000 uncompressed bytes for a 1.3 MB member (a bomb that lies about its size)."""
+    raw = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = raw.find(signature)
+        raw[at + offset : at + offset + 4] = (1000).to_bytes(4, "little")
+    return bytes(raw)
+
+
 BAD_ZIPS = {
     "no-data-member": (
         make_zip({"README.txt": b"hello", "NOC_Codes_2024.txt": b"x"}),
@@ -315,6 +324,10 @@ BAD_ZIPS = {
         "member HCPC2024_JAN_ANWEB.txt is encrypted",
     ),
     "corrupt": (_corrupt(make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD * 50})), "is corrupt"),
+    "lying-size-member": (
+        _lying_size(make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD * 4000})),
+        "member HCPC2024_JAN_ANWEB.txt is corrupt (Bad CRC-32",
+    ),
     "oversized-member": (
         make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD * 4000}),  # 1.3 MB, deflates to ~3 KB
         "declares 1,288,000 bytes, over the 1,000,000-byte cap",
