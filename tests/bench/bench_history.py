@@ -1,0 +1,81 @@
+"""Benchmark: rebuild history and changes for 100 synthetic releases of 9,000 codes each.
+
+Each release drops the 10 oldest codes (terminated the release before), adds 10 new ones and
+revises about 1% of long descriptions (a fifth of them silently, under action N).
+Run with ``make bench``; prints the rebuild time and the database size.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.warehouse_synth import D, codes_frame, publish
+from warehouse import history
+
+pytestmark = pytest.mark.bench
+
+RELEASES = 100
+CODES = 9_000
+TURNOVER = 10
+
+
+def _universe() -> pl.DataFrame:
+    n = CODES + TURNOVER * RELEASES
+    frame = codes_frame([{"code": f"B{i:04d}"} for i in range(n)])
+    return frame.with_row_index("idx")
+
+
+def _release(universe: pl.DataFrame, i: int) -> pl.DataFrame:
+    """Codes [10 i, 10 i + 9000); a code's description is revised in release j when
+    (7 idx + j) % 97 == 0 (about 1% per release), flagged C except every fifth one (silent)."""
+    lo = TURNOVER * i
+    idx = pl.col("idx").cast(pl.Int64)
+    rel = universe.filter(idx >= lo, idx < lo + CODES)
+    first = (97 - (idx * 7) % 97) % 97  # first release that revises this code
+    revisions = pl.when(first > i).then(0).otherwise((i - first) // 97 + 1)
+    changed_now = ((idx * 7 + i) % 97 == 0) & (i > 0)
+    ending = idx < lo + 2 * TURNOVER
+    return rel.with_columns(
+        long_description=pl.when(revisions > 0)
+        .then(pl.col("long_description") + pl.lit(" (revision ") + revisions.cast(pl.String)
+              + pl.lit(")"))
+        .otherwise(pl.col("long_description")),
+        termination_date=pl.when(ending).then(pl.lit(D(2000, 12, 31))).otherwise(None),
+        action_code=pl.when(ending).then(pl.lit("D"))
+        .when(idx >= lo + CODES - TURNOVER).then(pl.lit("A"))
+        .when(changed_now & (idx % 5 != 0)).then(pl.lit("C")).otherwise(pl.lit("N")),
+        source_line=(idx - lo + 1).cast(pl.Int64),
+    ).drop("idx")
+
+
+def test_rebuild_100_releases(tmp_path: Path) -> None:
+    universe = _universe()
+    t0 = time.perf_counter()
+    for i in range(RELEASES):
+        publish(tmp_path, f"{2001 + i // 4}-Q{i % 4 + 1}", _release(universe, i))
+    published = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    summary = history.rebuild(tmp_path)
+    rebuild = time.perf_counter() - t0
+
+    db = tmp_path / history.DB_NAME
+    size = db.stat().st_size
+    with duckdb.connect(str(db), read_only=True) as con:
+        silent = con.sql("SELECT count(*) FROM code_changes WHERE silent").fetchone()
+    assert summary.releases == RELEASES and summary.codes == RELEASES * CODES
+    assert summary.changes_by_type["added"] == TURNOVER * (RELEASES - 1)
+    assert summary.changes_by_type["dropped"] == TURNOVER * (RELEASES - 1)
+    print(
+        f"\nbench_history: {RELEASES} releases x {CODES:,} codes = {summary.codes:,} rows; "
+        f"publish (setup) {published:.1f} s; rebuild {rebuild:.2f} s (target < 10 s); "
+        f"hcpcs.duckdb {size / 1e6:.1f} MB; code_history {summary.versions:,} versions; "
+        f"code_changes {summary.changes:,} rows {summary.changes_by_type}; silent {silent[0]}; "
+        f"history parquet {(tmp_path / history.HISTORY_PARQUET).stat().st_size / 1e6:.1f} MB; "
+        f"changes parquet {(tmp_path / history.CHANGES_PARQUET).stat().st_size / 1e6:.2f} MB"
+    )
