@@ -11,6 +11,8 @@ code is published complete or not at all.
 from __future__ import annotations
 
 import codecs
+import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -25,6 +27,7 @@ from transforms.layout import (
     LAYOUT,
     RECORD_LENGTH,
     REJECTS_SCHEMA,
+    Field,
 )
 
 _RECORD_SHAPE = r"^(?:[A-Z0-9]{5}|   [A-Z0-9]{2}).{5}[3478]"
@@ -69,15 +72,23 @@ def to_utf8(data: bytes, max_spans: int = 16) -> bytes:
 
 def _lines(data: bytes) -> pl.DataFrame:
     """One row per physical line (CRLF or LF), 1-based line numbers, line ending removed."""
-    if data.endswith(b"\n"):
-        data = data[:-1]  # the final line ending does not open another line
-    parts = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n")
+    body = data.removesuffix(b"\n")  # the final line ending does not open another line
+    parts = pc.split_pattern(pa.array([body], pa.large_binary()), b"\n")
     text = pl.Series("text", pc.list_flatten(parts).cast(pa.large_string()))
     return (
-        pl.DataFrame({"text": text if data else pl.Series([], dtype=pl.String)})
+        pl.DataFrame({"text": text if data else text.clear()})
         .with_row_index("line", offset=1)
         .with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_chars_end("\r"))
     )
+
+
+def _msg(template: str, *values: str | pl.Expr) -> pl.Expr:
+    """Like ``pl.format`` (which panics on some filtered string views in Polars 2.1)."""
+    pieces = template.split("{}")
+    parts: list[pl.Expr] = [pl.lit(pieces[0])]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        parts += [pl.col(value) if isinstance(value, str) else value, pl.lit(piece)]
+    return pl.concat_str([p.cast(pl.String) for p in parts])
 
 
 # Structural checks of one record line, in the order a reader would report them. Columns used:
@@ -89,20 +100,20 @@ _CONT = ~_IS_FIRST
 _CHECKS: list[tuple[pl.Expr, pl.Expr]] = [
     (
         pl.col("text").str.len_chars() > RECORD_LENGTH,
-        pl.format("line is {} characters long; a record has 320", pl.col("text").str.len_chars()),
+        _msg("line is {} characters long; a record has 320", pl.col("text").str.len_chars()),
     ),
-    (~_SEQ.str.contains(r"^\d{5}$"), pl.format("sequence number '{}' is not numeric", _SEQ)),
+    (~_SEQ.str.contains(r"^\d{5}$"), _msg("sequence number '{}' is not numeric", _SEQ)),
     (
         pl.col("group") == 0,
         pl.lit("orphan continuation line: no first record (record id 3 or 7) before it"),
     ),
     (
         _IS_FIRST & (_SEQ != "00100"),
-        pl.format("first line of {} has sequence number {}, expected 00100", "code", _SEQ),
+        _msg("first line of {} has sequence number {}, expected 00100", "code", _SEQ),
     ),
     (
         _CONT & (pl.col("code") != pl.col("group_code")),
-        pl.format(
+        _msg(
             "continuation line of {} inside the record of {} that starts at line {} "
             "(orphan continuation or code mismatch)",
             "code",
@@ -113,13 +124,13 @@ _CHECKS: list[tuple[pl.Expr, pl.Expr]] = [
     (
         _CONT
         & (pl.col("record_id").replace_strict(_CONTINUES, default="") != pl.col("group_record_id")),
-        pl.format(
+        _msg(
             "record id {} cannot continue a record with id {}", "record_id", "group_record_id"
         ),
     ),
     (
         _CONT & (pl.col("previous_seq").cast(pl.Int32, strict=False) + 100 != _SEQ_N),
-        pl.format("sequence number {} does not follow {} (gap)", _SEQ, "previous_seq"),
+        _msg("sequence number {} does not follow {} (gap)", _SEQ, "previous_seq"),
     ),
     (
         _CONT & (pl.col("text").str.strip_chars_end().str.len_chars() > _CHUNK.end),
@@ -144,17 +155,20 @@ def _records(lines: pl.DataFrame) -> pl.DataFrame:
         group_record_id=at_first["record_id"],
         previous_seq=_SEQ.shift(1),  # same group whenever the line is a continuation
     )
-    return rec.with_columns(bad=pl.any_horizontal([flag for flag, _ in _CHECKS]))
+    # A check that compares with an unreadable neighbour is unknown (null): that neighbour is
+    # flagged itself and takes the whole group with it, so unknown counts as "not this line".
+    flags = [flag.fill_null(False) for flag, _ in _CHECKS]
+    return rec.with_columns(bad=pl.any_horizontal(flags))
 
 
 def _rejected_records(rec: pl.DataFrame) -> pl.DataFrame:
     """Every line of every group that has a structural break, with a reason naming it."""
-    reason = pl.when(_CHECKS[0][0]).then(_CHECKS[0][1])
+    reason = pl.when(_CHECKS[0][0].fill_null(False)).then(_CHECKS[0][1])
     for flag, message in _CHECKS[1:]:
-        reason = reason.when(flag).then(message)
+        reason = reason.when(flag.fill_null(False)).then(message)
     bad = rec.filter("bad").with_columns(error=reason)
     first_error = bad.group_by("group").agg(
-        group_error=pl.format("line {}: {}", "line", "error").first()
+        group_error=_msg("line {}: {}", "line", "error").first()
     )
     in_bad_group = rec.filter(pl.col("group").is_in(bad["group"].implode()) & (pl.col("group") > 0))
     return (
@@ -165,7 +179,7 @@ def _rejected_records(rec: pl.DataFrame) -> pl.DataFrame:
             "code",
             reason=pl.coalesce(
                 "error",
-                pl.format("record of {} rejected because of {}", "group_code", "group_error"),
+                _msg("record of {} rejected because of {}", "group_code", "group_error"),
             ),
             text="text",
         )
@@ -283,3 +297,49 @@ def parse_anweb(data: bytes) -> ParseResult:
         preamble=preamble,
         line_count=len(lines),
     )
+
+
+def _field_text(f: Field, value: object) -> str:
+    if value is None:
+        return ""
+    if f.type == "date":
+        return value.strftime("%Y%m%d")  # type: ignore[attr-defined]
+    if f.type == "int":
+        return str(value).rjust(f.length)
+    return str(value)
+
+
+def format_code(row: Mapping[str, object]) -> list[str]:
+    """The physical lines CMS writes for one code (the exact inverse of ``parse_anweb``).
+
+    ``row`` has the codes-frame columns (missing ones are blank). Used by the demo releases and by
+    round-trip tests, so the writer and the reader share one layout.
+    """
+    procedure = row.get("kind", "procedure") == "procedure"
+    first_id, cont_id = ("3", "4") if procedure else ("7", "8")
+    chunks = textwrap.wrap(
+        str(row.get("long_description") or ""), CHUNK_LENGTH, break_on_hyphens=False
+    ) or [""]
+    record = [" "] * RECORD_LENGTH
+
+    def put(offset: int, length: int, text: str, name: str) -> None:
+        if len(text) > length:
+            raise ValueError(f"{row.get('code')}: {name} {text!r} is longer than {length}")
+        record[offset : offset + len(text)] = text
+
+    code = str(row["code"]).rjust(5)
+    for f in LAYOUT:
+        if f.type in ("sequence", "record_id", "chunk", "filler"):
+            continue
+        values = row.get(f.name) if f.type != "code" else code
+        values = values if f.occurs > 1 and values is not None else [values] * f.occurs
+        for offset, value in zip(f.offsets(), values, strict=False):
+            text = _field_text(f, value)
+            put(offset, f.length, text.ljust(f.length) if f.type == "code" else text, f.name)
+    lines = []
+    for i, chunk in enumerate(chunks):
+        line = record[:] if i == 0 else list(code.ljust(RECORD_LENGTH))
+        line[5:11] = f"{(i + 1) * 100:05d}{first_id if i == 0 else cont_id}"
+        line[_CHUNK.start - 1 : _CHUNK.start - 1 + len(chunk)] = chunk
+        lines.append("".join(line))
+    return lines

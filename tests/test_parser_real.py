@@ -1,0 +1,172 @@
+"""The parser on real CMS releases: exact counts, exact values, and field-by-field agreement with
+CMS's own xlsx copy of the same release (every disagreement named)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+
+import polars as pl
+import pytest
+
+from tests.conftest import REAL_RELEASES
+from tests.xlsx_reference import disagreements, read_cms_xlsx
+
+EXPECTED = {  # release: (codes, procedures, modifiers, physical lines, disclaimer lines kept)
+    "2016-Q1": (6293, 5956, 337, 10317, 0),
+    "2017-Q1": (6498, 6155, 343, 10828, 0),
+    "2019-Q1": (6800, 6440, 360, 11630, 4),
+}
+
+
+@pytest.mark.parametrize("release", sorted(EXPECTED))
+def test_counts_and_no_rejects(real_parsed, release):
+    result = real_parsed[release]
+    codes, procedures, modifiers, lines, preamble = EXPECTED[release]
+    kinds = dict(result.codes.group_by("kind").len().iter_rows())
+    assert (result.codes.height, kinds["procedure"], kinds["modifier"]) == (
+        codes,
+        procedures,
+        modifiers,
+    )
+    assert result.rejects.height == 0
+    assert result.line_count == lines
+    assert result.preamble.height == preamble
+    assert result.codes["code"].n_unique() == codes
+    assert result.codes.filter(pl.col("unparsed_values").list.len() > 0).height == 0
+    # every physical record line belongs to exactly one code
+    assert result.codes["line_count"].sum() == {"2016-Q1": 10316, "2017-Q1": 10828}.get(
+        release, 11622
+    )
+
+
+def test_2019_disclaimer_block_is_kept_not_parsed(real_parsed):
+    preamble = real_parsed["2019-Q1"].preamble
+    assert preamble["line"].to_list() == [1, 3, 5, 6]
+    assert preamble["text"][0].startswith("***Disclaimers")
+    assert "\u00a0" in preamble["text"][3]  # the 0xA0 byte decoded as cp1252 NBSP
+
+
+def _row(result, code: str) -> dict:
+    return result.codes.filter(pl.col("code") == code).row(0, named=True)
+
+
+def test_s2107_matches_the_seed_code_page(real_parsed):
+    """The document this project started from (../shared/seed): S2107 in 2019."""
+    row = _row(real_parsed["2019-Q1"], "S2107")
+    assert row["long_description"] == (
+        "Adoptive immunotherapy i.e. development of specific anti-tumor reactivity "
+        "(e.g., tumor-infiltrating lymphocyte therapy) per course of treatment"
+    )
+    assert row["short_description"] == "Adoptive immunotherapy"
+    assert row["pricing_indicators"] == ["00", None, None, None]
+    assert row["multiple_pricing_indicator"] == "9"
+    assert row["coverage_code"] == "I"
+    assert row["betos"] == "Z2"
+    assert row["types_of_service"] == ["9", None, None, None, None]
+    assert row["anesthesia_base_units"] == 0
+    assert row["added_date"] == dt.date(2002, 4, 1)
+    assert row["action_effective_date"] == dt.date(2002, 4, 1)
+    assert row["termination_date"] is None
+    assert row["action_code"] == "N"
+    assert (row["kind"], row["line_count"], row["source_line"]) == ("procedure", 2, 10578)
+
+
+def test_modifier_keeps_its_two_characters_and_references(real_parsed):
+    row = _row(real_parsed["2019-Q1"], "AM")
+    assert row["kind"] == "modifier"
+    assert row["cross_references"] == ["QM", None, None, None, None]
+    assert row["processing_note"] == "0069"  # leading zeros kept
+    assert row["mcm_references"] == ["4105.7", None, None]
+    assert row["pricing_indicators"] == [None] * 4
+    assert row["anesthesia_base_units"] is None
+    assert row["coverage_code"] == "D"
+
+
+def test_code_with_four_types_of_service(real_parsed):
+    assert _row(real_parsed["2017-Q1"], "E0210")["types_of_service"] == ["A", "L", "P", "R", None]
+
+
+def test_code_with_multiple_pricing_and_lab_certification(real_parsed):
+    codes = real_parsed["2019-Q1"].codes
+    multi = codes.filter(pl.col("pricing_indicators").list.get(1).is_not_null())
+    assert multi.select("code", "pricing_indicators", "multiple_pricing_indicator").rows() == [
+        ("G0124", ["11", "21", None, None], "C"),
+        ("G0431", ["13", "21", None, None], "A"),
+        ("G0472", ["13", "21", None, None], "A"),
+        ("G9143", ["13", "21", None, None], "A"),
+        ("P3001", ["11", "21", None, None], "C"),
+        ("P9612", ["57", "21", None, None], "A"),
+        ("P9615", ["57", "21", None, None], "A"),
+    ]
+    with_lab = codes.filter(pl.col("lab_certifications").list.drop_nulls().list.len() > 0)
+    assert with_lab.height == 71
+    assert _row(real_parsed["2019-Q1"], "G0464")["lab_certifications"] == (
+        ["220", "310", "900"] + [None] * 5
+    )
+
+
+def test_longest_description_spans_seventeen_lines(real_parsed):
+    codes = real_parsed["2019-Q1"].codes
+    longest = codes.sort("line_count", descending=True).row(0, named=True)
+    assert longest["line_count"] == 17
+    assert len(longest["long_description"]) > 1194  # longer than the xlsx cell CMS truncated
+
+
+def _xlsx(cms_dir, release: str) -> bytes:
+    rel, member = REAL_RELEASES[release]
+    if member is None:
+        return (cms_dir / rel).with_suffix(".xlsx").read_bytes()
+    with zipfile.ZipFile(cms_dir / rel) as zf:
+        return zf.read(member.replace(".txt", ".xlsx"))
+
+
+def _collapse(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_all(r"\s+", " ")
+
+
+@pytest.mark.parametrize(
+    ("release", "by_field"),
+    [
+        ("2016-Q1", {"action_effective_date": 115, "long_description": 4}),
+        ("2017-Q1", {"action_effective_date": 3, "long_description": 10}),
+        (
+            "2019-Q1",
+            {"action_effective_date": 115, "long_description": 11, "types_of_service[4]": 2},
+        ),
+    ],
+)
+def test_every_field_agrees_with_cms_xlsx_except_named_differences(
+    cms_dir, real_parsed, release, by_field
+):
+    diff = disagreements(real_parsed[release].codes, read_cms_xlsx(_xlsx(cms_dir, release)))
+    assert dict(diff.group_by("field").len().iter_rows()) == by_field
+
+    # Long descriptions: whitespace at wrap points, plus the xlsx cell limit (G0503, 2019).
+    text = diff.filter(pl.col("field") == "long_description")
+    truncated = text.filter(_collapse(pl.col("txt")) != _collapse(pl.col("xlsx")))
+    if release == "2019-Q1":
+        (code, txt, cell) = truncated.select("code", "txt", "xlsx").row(0)
+        assert (code, len(cell)) == ("G0503", 1194)
+        assert " ".join(txt.split()).startswith(" ".join(cell.split()))
+    else:
+        assert truncated.height == 0
+
+    # Action effective dates: the xlsx leaves them blank, except three 2017 typos in the xlsx.
+    dates = diff.filter(pl.col("field") == "action_effective_date")
+    if release == "2017-Q1":
+        assert dates.sort("code").rows() == [
+            ("L5638", "action_effective_date", "19960101", "19860101"),
+            ("L5640", "action_effective_date", "19960101", "19860101"),
+            ("L5643", "action_effective_date", "19860101", "19880101"),
+        ]
+    else:
+        assert dates["xlsx"].null_count() == dates.height
+
+    # 2019: the TXT dropped the 4th type of service (R) that the xlsx and the 2017 TXT carry.
+    tos = diff.filter(pl.col("field") == "types_of_service[4]")
+    assert tos.sort("code").rows() == (
+        [("E0210", "types_of_service[4]", None, "R"), ("E0776", "types_of_service[4]", None, "R")]
+        if release == "2019-Q1"
+        else []
+    )

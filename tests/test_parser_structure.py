@@ -1,0 +1,225 @@
+"""Structural rules of the fixed-width parser: rejects with line and reason, never a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from transforms import parse_anweb
+from transforms.fixed_width import format_code
+from transforms.layout import CODES_SCHEMA, REJECTS_SCHEMA
+
+A = {
+    "code": "A0021",
+    "kind": "procedure",
+    "long_description": "Ambulance service, outside state per mile, transport (medicaid only) "
+    "with a description long enough to need a second line of text",
+    "short_description": "Outside state ambulance serv",
+    "pricing_indicators": ["00", None, None, None],
+    "multiple_pricing_indicator": "9",
+    "coverage_code": "I",
+    "betos": "O1A",
+    "types_of_service": ["D", None, None, None, None],
+    "anesthesia_base_units": 0,
+    "added_date": dt.date(2000, 1, 1),
+    "action_effective_date": dt.date(2000, 1, 1),
+    "action_code": "N",
+}
+B = {**A, "code": "A0080", "long_description": "Non-emergency transport: per mile"}
+MOD = {"code": "AM", "kind": "modifier", "long_description": "Physician, team member service",
+       "short_description": "Physician, team member svc", "coverage_code": "D",
+       "cross_references": ["QM", None, None, None, None], "added_date": dt.date(1991, 1, 1),
+       "action_code": "N"}  # fmt: skip
+
+
+def lines_of(*rows: dict) -> list[str]:
+    return [line for row in rows for line in format_code(row)]
+
+
+def parse(lines: list[str], eol: str = "\r\n"):
+    return parse_anweb((eol.join(lines) + eol).encode("cp1252"))
+
+
+def test_three_codes_round_trip():
+    lines = lines_of(MOD, A, B)
+    assert len(lines) == 4  # A0021 needs a continuation line
+    result = parse(lines)
+    assert result.rejects.height == 0
+    assert result.codes["code"].to_list() == ["AM", "A0021", "A0080"]
+    assert result.codes["source_line"].to_list() == [1, 2, 4]
+    assert result.codes["line_count"].to_list() == [1, 2, 1]
+    assert result.codes.schema == pl.Schema(CODES_SCHEMA)
+    a = result.codes.row(1, named=True)
+    assert {k: a[k] for k in A} == A
+
+
+def test_real_release_round_trips_through_the_writer(real_parsed):
+    codes = real_parsed["2019-Q1"].codes
+    again = parse([line for row in codes.iter_rows(named=True) for line in format_code(row)]).codes
+    for column in codes.columns:
+        same = codes[column].eq_missing(again[column])
+        if column in ("source_line", "line_count"):
+            continue  # the writer wraps words its own way
+        if column == "long_description":
+            differ = codes.filter(~same)
+            assert differ.height == 5  # a double space at a wrap point is lost (format notes §5.10)
+            collapse = pl.col("long_description").str.replace_all(r"\s+", " ")
+            assert differ.select(collapse).equals(again.filter(~same).select(collapse))
+        else:
+            assert same.all(), column
+
+
+def test_lf_crlf_trimmed_and_padded_lines_parse_the_same():
+    lines = lines_of(MOD, A, B)
+    padded = parse(lines)
+    assert parse(lines, eol="\n").codes.equals(padded.codes)
+    assert parse([line.rstrip() for line in lines]).codes.equals(padded.codes)
+
+
+@pytest.mark.parametrize("n", [0, 1, 8, 11, 40])
+def test_disclaimer_block_of_any_length_is_preamble(n):
+    disclaimer = ["***Disclaimers\t\t\t", "*Inclusion or exclusion\xa0does not imply coverage", ""]
+    block = (disclaimer * 20)[:n]
+    result = parse(block + lines_of(MOD, A))
+    assert result.rejects.height == 0
+    assert result.codes.height == 2
+    assert result.preamble.height == sum(1 for line in block if line.strip())
+    assert result.codes["source_line"].to_list() == [n + 1, n + 2]
+
+
+def reject_rows(lines: list[str]) -> list[tuple[int, str | None, str]]:
+    return parse(lines).rejects.select("line", "code", "reason").rows()
+
+
+def test_orphan_continuation_before_any_first_line():
+    lines = lines_of(A, B)
+    assert reject_rows([lines[1], *lines[2:]]) == [
+        (1, "A0021", "orphan continuation line: no first record (record id 3 or 7) before it")
+    ]
+
+
+def test_sequence_gap_rejects_the_whole_code():
+    lines = lines_of(A, B)
+    lines[1] = lines[1][:5] + "00300" + lines[1][10:]
+    result = parse(lines)
+    assert result.rejects.select("line", "code", "reason").rows() == [
+        (1, "A0021", "record of A0021 rejected because of line 2: sequence number 00300 does "
+         "not follow 00100 (gap)"),
+        (2, "A0021", "sequence number 00300 does not follow 00100 (gap)"),
+    ]  # fmt: skip
+    assert result.codes["code"].to_list() == ["A0080"]
+    assert result.rejects["text"][1] == lines[1]  # the raw line, as it was
+
+
+def test_code_mismatch_inside_a_group():
+    lines = lines_of(A, B)
+    lines[1] = "A0022" + lines[1][5:]
+    rows = reject_rows(lines)
+    assert rows[1] == (
+        2,
+        "A0022",
+        "continuation line of A0022 inside the record of A0021 that starts at line 1 "
+        "(orphan continuation or code mismatch)",
+    )
+    assert [r[0] for r in rows] == [1, 2]
+
+
+def test_non_numeric_sequence_and_wrong_first_sequence():
+    lines = lines_of(MOD, A, B)
+    lines[0] = lines[0][:5] + "0O100" + lines[0][10:]
+    lines[3] = lines[3][:5] + "00200" + lines[3][10:]
+    assert reject_rows(lines) == [
+        (1, "AM", "sequence number '0O100' is not numeric"),
+        (4, "A0080", "first line of A0080 has sequence number 00200, expected 00100"),
+    ]
+
+
+def test_modifier_continuation_cannot_continue_a_procedure():
+    lines = lines_of(A, B)
+    lines[1] = lines[1][:10] + "8" + lines[1][11:]
+    assert reject_rows(lines)[1][2] == "record id 8 cannot continue a record with id 3"
+
+
+def test_continuation_carrying_data_and_overlong_line():
+    lines = lines_of(A, B)
+    lines[1] = lines[1][:200] + "X" + lines[1][201:]
+    lines[2] = lines[2] + "EXTRA"
+    assert reject_rows(lines) == [
+        (1, "A0021", "record of A0021 rejected because of line 2: continuation line carries "
+         "data in columns 92-320"),
+        (2, "A0021", "continuation line carries data in columns 92-320"),
+        (3, "A0080", "line is 325 characters long; a record has 320"),
+    ]  # fmt: skip
+
+
+def test_stray_text_after_the_first_record_is_rejected_not_dropped():
+    lines = lines_of(MOD, A)
+    rows = reject_rows([*lines[:1], "page 2 of the report", *lines[1:], "", "   "])
+    assert rows == [(2, None, "line does not have the shape of a record")]
+
+
+def test_untypable_values_are_kept_not_lost():
+    line = lines_of(B)[0]
+    line = line[:268] + "20190230" + line[276:]  # added date: February 30th
+    line = line[:259] + "Z" + line[260:]  # the filler at column 260
+    line = line[:265] + " x0" + line[268:]  # anesthesia base units
+    row = parse([line]).codes.row(0, named=True)
+    assert row["added_date"] is None and row["anesthesia_base_units"] is None
+    assert row["unparsed_values"] == [
+        {"field": "anesthesia_base_units", "value": " x0"},
+        {"field": "added_date", "value": "20190230"},
+        {"field": "filler_260", "value": "Z"},
+    ]
+
+
+def test_empty_and_non_record_input():
+    for data in (b"", b"\r\n\r\n", b"just some text\nand more"):
+        result = parse_anweb(data)
+        assert result.codes.height == 0 and result.rejects.height == 0
+        assert result.codes.schema == pl.Schema(CODES_SCHEMA)
+        assert result.rejects.schema == pl.Schema(REJECTS_SCHEMA)
+
+
+# Unicode White_Space, as the parser's (Rust) regex engine defines it.
+_NOT_SPACE = re.compile(r"[^\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+
+
+def _accounted(result, data: bytes) -> None:
+    """Every non-blank line is a code line, a reject or preamble: nothing silently dropped."""
+    text = data.removeprefix(b"\xef\xbb\xbf").decode("cp1252", errors="replace")
+    lines = [] if text == "" else text.removesuffix("\n").split("\n")
+    nonblank = sum(1 for line in lines if _NOT_SPACE.search(line.rstrip("\r")))
+    used = result.codes["line_count"].sum() + result.rejects.height + result.preamble.height
+    assert used == nonblank
+    assert result.line_count == len(lines)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_never_crash(data):
+    _accounted(parse_anweb(data), data)
+
+
+_record_like = st.lists(
+    st.tuples(
+        st.sampled_from(["A0021", "A0080", "   AM", "J9035", "a0021", "     "]),
+        st.sampled_from(["00100", "00200", "00300", "0O100", "     "]),
+        st.sampled_from("34789 "),
+        st.text(alphabet=st.characters(codec="cp1252", exclude_characters="\r\n"), max_size=330),
+    ).map(lambda t: "".join(t[:3]) + t[3]),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_record_like, st.sampled_from(["\r\n", "\n"]))
+def test_record_shaped_noise_never_crashes(lines, eol):
+    data = eol.join(lines).encode("cp1252")
+    result = parse_anweb(data)
+    _accounted(result, data)
+    assert result.codes["code"].is_not_null().all()
