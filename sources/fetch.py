@@ -44,7 +44,15 @@ Status = Literal["new", "unchanged", "reissue"]
 
 
 class FetchError(RuntimeError):
-    """A release could not be fetched; the message names the source, the attempts and the cause."""
+    """A release could not be fetched; the message names the source, the attempts and the cause.
+
+    ``transient`` is true when the server or network kept failing in ways that may pass (timeouts,
+    resets, 5xx, 429): worth trying again later, unlike a 404 or a file that is not a release.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -190,10 +198,13 @@ def http_get(
                 if time.monotonic() + delay > deadline:
                     raise FetchError(
                         f"{url}: gave up after {attempt} attempt(s): {cause}; waiting "
-                        f"{delay:.1f} s more would pass the {max_total_seconds:g} s limit"
+                        f"{delay:.1f} s more would pass the {max_total_seconds:g} s limit",
+                        transient=True,
                     ) from None
                 time.sleep(delay)
-    raise FetchError(f"{url}: failed after {max_attempts} attempt(s): last error: {cause}")
+    raise FetchError(
+        f"{url}: failed after {max_attempts} attempt(s): last error: {cause}", transient=True
+    )
 
 
 def local_path(source: str) -> Path | None:

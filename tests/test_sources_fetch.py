@@ -233,6 +233,7 @@ def test_slow_server_past_the_timeout(server, store, seeded) -> None:
         fetch(server.url(ZIP_PATH), store, **{**FAST, "timeout": 0.2, "max_attempts": 2})
     assert "after 2 attempt(s)" in str(err.value)
     assert "timed out (ReadTimeout" in str(err.value)
+    assert err.value.transient  # worth another try later (the refresh flow's task retry)
     assert tree(store.root) == seeded
 
 
@@ -242,6 +243,7 @@ def test_404_is_not_retried(server, store, seeded) -> None:
     assert str(err.value) == (
         f"{server.url(ZIP_PATH)}: HTTP 404 Not Found (attempt 1 of 3, not retried)"
     )
+    assert not err.value.transient
     assert server.hits(ZIP_PATH) == 1
     assert tree(store.root) == seeded
 
@@ -261,6 +263,7 @@ def test_retry_after_beyond_the_time_budget_gives_up_at_once(server, store, seed
         fetch(server.url(ZIP_PATH), store, **{**FAST, "max_total_seconds": 5})
     assert "gave up after 1 attempt(s): HTTP 503 Service Unavailable" in str(err.value)
     assert "waiting 120.0 s more would pass the 5 s limit" in str(err.value)
+    assert err.value.transient
     assert server.hits(ZIP_PATH) == 1
     assert tree(store.root) == seeded
 
