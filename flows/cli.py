@@ -1,14 +1,24 @@
 """The ``hcpcs`` command line.
 
 Heavy libraries (Polars, DuckDB, Prefect, Great Expectations) are imported inside each command, so
-``hcpcs --help`` stays instant.
+``hcpcs --help`` stays instant. Commands that run flows set Prefect's offline settings first.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+    from flows.summary import RunSummary
 
 app = typer.Typer(
     help="Keep a validated, fully historized copy of the CMS HCPCS Level II code set.",
@@ -17,12 +27,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+DATA_DIR = typer.Option(
+    Path("data"), "--data-dir", "-d", envvar="HCPCS_DATA_DIR",
+    help="Data directory: raw ZIPs, Parquet releases, hcpcs.duckdb, reports.",
+)
+JSON = typer.Option(False, "--json", help="Print JSON on stdout instead of text (for scripts).")
+EXAMPLE_QUERIES = """\
+Try it (duckdb CLI, or python -c "import duckdb; print(duckdb.connect('{db}').sql('...'))"):
+  SELECT * FROM releases;
+  SELECT * FROM hcpcs_as_of(DATE '2025-01-15') WHERE code LIKE 'J%';
+  SELECT * FROM hcpcs_code('{code}');
+  SELECT release_id, code, change_type, old_value, new_value FROM code_changes WHERE silent;
+  SELECT * FROM code_history WHERE code = '{code}' ORDER BY version;"""
+
 
 @app.callback()
 def _root() -> None:
     """Keep a validated, fully historized copy of the CMS HCPCS Level II code set.
 
     Data lives in ./data (or --data-dir / HCPCS_DATA_DIR): raw ZIPs, Parquet releases, hcpcs.duckdb.
+
+    Exit status of run and backfill: 0 published something, 3 nothing new, 1 a release failed
+    (the others were still published), 2 bad arguments or unreadable input.
     """
 
 
@@ -68,6 +94,292 @@ def parse(
     if result.rejects.height:
         typer.echo(f"{result.rejects.height:,} lines rejected", err=True)
         raise typer.Exit(1)
+
+
+def _offline_prefect(verbose: bool) -> None:
+    """Prefect and GX stay offline and keep their state in the project, whoever starts us."""
+    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if not verbose:  # the run's own summary is printed; Prefect's INFO lines still reach its API
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def _finish_run(summary: RunSummary, as_json: bool) -> None:
+    """Print the run's outcome (and what to try next) and exit with its status."""
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        for line in summary.lines():
+            typer.echo(line)
+        if summary.database:
+            typer.echo("")
+            typer.echo(EXAMPLE_QUERIES.format(db=summary.database, code="J0131"))
+    raise typer.Exit(summary.exit_code)
+
+
+def _run_flow(
+    flow_name: str, data_dir: Path, verbose: bool, quiet: bool, **params: Any
+) -> RunSummary:
+    _offline_prefect(verbose)
+    from flows.progress import Reporter, RichReporter, reporting
+    from flows.refresh import backfill, refresh
+    from flows.summary import RunSummary
+
+    flow = {"refresh": refresh, "backfill": backfill}[flow_name]
+    show = not quiet and sys.stderr.isatty()
+    with reporting(RichReporter() if show else Reporter()):
+        result = flow(data_dir=str(data_dir), **params)
+    return RunSummary.from_dict(result)
+
+
+@app.command()
+def run(
+    source: str = typer.Option(
+        "demo", "--source", "-s",
+        help="demo (embedded example quarters), cms (CMS's catalog), a folder of ZIPs, a ZIP or "
+        ".txt, a catalog CSV (release,url), or a URL of a ZIP or of a CMS page to discover.",
+    ),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Fetch what is new at SOURCE, validate and publish it, rebuild history (the refresh flow).
+
+    Releases already published with the same sha256 are skipped, so a second run is a no-op.
+    Exit status: 0 published, 3 nothing new, 1 a release failed (the others were published).
+    """
+    _finish_run(_run_flow("refresh", data_dir, verbose, quiet, source=source), as_json)
+
+
+@app.command()
+def backfill(
+    source: str = typer.Option(
+        "cms", "--source", "-s", help="A catalog: cms, a folder of ZIPs, a CSV, a URL list, demo."
+    ),
+    first: str | None = typer.Option(None, help="First release to load, e.g. 2019-Q1."),
+    last: str | None = typer.Option(None, help="Last release to load, e.g. 2024-Q4."),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Load every release of a catalog (in any order), then rebuild history from all of them.
+
+    Same exit status as run.
+    """
+    from sources.release import ReleaseIdError, validate_release_id
+
+    try:
+        for rid in (first, last):
+            if rid:
+                validate_release_id(rid)
+    except ReleaseIdError as exc:
+        raise fail(str(exc)) from None
+    _finish_run(
+        _run_flow("backfill", data_dir, verbose, quiet, source=source, first=first, last=last),
+        as_json,
+    )
+
+
+def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The analysts' database, read-only, or a clear error saying how to create it."""
+    import duckdb
+
+    from warehouse.history import DB_NAME
+
+    db = data_dir / DB_NAME
+    if not db.exists():
+        raise fail(f"{db}: no database yet; run `hcpcs run` (or `hcpcs backfill`) first")
+    return duckdb.connect(str(db), read_only=True)
+
+
+def _echo_frame(frame: pl.DataFrame, as_json: bool) -> None:
+    import polars as pl
+
+    if as_json:
+        typer.echo(frame.write_json())
+        return
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=70, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, tbl_width_chars=200):
+        typer.echo(str(frame))
+
+
+@app.command()
+def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
+    """Published releases (counts, changes, warnings) and what the last run did."""
+    from flows.summary import last_run
+    from warehouse.queries import release_summary
+
+    with _connect(data_dir) as con:
+        releases = release_summary(con)
+    last = last_run(data_dir)
+    if as_json:
+        doc = {"releases": releases.to_dicts(), "last_run": last.to_dict() if last else None}
+        typer.echo(json.dumps(doc, indent=2, default=str))
+        return
+    _echo_frame(releases, False)
+    if last is None:
+        typer.echo("last run: none recorded")
+        return
+    typer.echo(f"last run: {last.started_at} ({last.flow}, {last.seconds:.1f} s)")
+    for line in last.lines():
+        typer.echo(f"  {line}")
+
+
+@app.command()
+def diff(
+    release_a: str = typer.Argument(..., help="Older release, e.g. 2024-Q1."),
+    release_b: str = typer.Argument(..., help="Newer release, e.g. 2025-Q1."),
+    change_type: str | None = typer.Option(None, "--type", help="Only this change type."),
+    silent: bool = typer.Option(False, help="Only changes CMS did not flag with an action code."),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Every change after RELEASE_A up to RELEASE_B: code, change type, field, old and new value."""
+    import polars as pl
+
+    from warehouse.queries import changes_between
+
+    with _connect(data_dir) as con:
+        try:
+            changes = changes_between(con, release_a, release_b)
+        except KeyError as exc:
+            raise fail(exc.args[0]) from None
+    if change_type:
+        changes = changes.filter(pl.col("change_type") == change_type)
+    if silent:
+        changes = changes.filter(pl.col("silent"))
+    if as_json:
+        _echo_frame(changes, True)
+        return
+    shown = changes.select("release_id", "code", "change_type", "field", "old_value",
+                           "new_value", "action_code", "silent")
+    _echo_frame(shown, False)
+    counts = changes.group_by("change_type").len().sort("change_type").iter_rows()
+    typer.echo(f"{changes.height:,} change(s): " + ", ".join(f"{t} {n:,}" for t, n in counts))
+
+
+def _page_lines(page: dict[str, Any]) -> list[str]:
+    """A code page as CMS's readers know it: each field, its value, and what the value means."""
+    from transforms.layout import CODES_SCHEMA
+
+    lines = []
+    for col in CODES_SCHEMA:
+        value, meaning = page.get(col), page.get(f"{col}_meaning")
+        if isinstance(value, list):
+            for i, v in enumerate(value, 1):
+                if v is not None:
+                    m = meaning[i - 1] if meaning else None
+                    lines.append(f"{f'{col} #{i}':<26} {v!s:<12} {m or ''}".rstrip())
+            continue
+        if value is None or value == "":
+            continue
+        lines.append(f"{col:<26} {value!s:<12} {meaning}" if meaning else f"{col:<26} {value}")
+    return lines
+
+
+@app.command()
+def code(
+    code_: str = typer.Argument(..., metavar="CODE", help="A HCPCS code (J0131) or modifier (25)."),
+    release: str | None = typer.Option(None, help="Show the code as of this release."),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """A code's page (every field, with what each coded value means) and its full history."""
+    from warehouse.queries import code_page, code_timeline
+
+    wanted = code_.strip().upper()
+    with _connect(data_dir) as con:
+        if release is None:  # not in the current release: show its last appearance
+            row = con.execute(
+                """SELECT c.release_id FROM codes c JOIN releases r USING (release_id)
+                   WHERE c.code = ? ORDER BY r.release_order DESC LIMIT 1""", [wanted]
+            ).fetchone()
+            if row is None:
+                raise fail(f"{wanted}: not in any published release", 1)
+            current = con.execute("SELECT any_value(release_id) FROM codes_current").fetchone()
+            release = None if current and current[0] == row[0] else row[0]
+        page = code_page(con, wanted, release)
+        timeline = code_timeline(con, wanted)
+    if page.is_empty():
+        raise fail(f"{wanted}: not in release {release}", 1)
+    doc = page.row(0, named=True)
+    if as_json:
+        typer.echo(json.dumps({"page": doc, "history": timeline.to_dicts()}, indent=2,
+                              default=str))
+        return
+    typer.echo(f"{wanted} in release {doc['release_id']}")
+    for line in _page_lines(doc):
+        typer.echo(f"  {line}")
+    typer.echo("history:")
+    _echo_frame(timeline.drop("long_description"), False)
+
+
+@app.command()
+def validate(
+    path: Path = typer.Argument(..., help="A CMS release ZIP, or the extracted fixed-width .txt."),
+    previous: Path | None = typer.Option(
+        None, help="The release before it (ZIP or .txt), for the drift checks."
+    ),
+    reports: Path | None = typer.Option(
+        None, help="Write Great Expectations Data Docs here (e.g. data/reports)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Parse a release and run the validation gate on it, without publishing anything.
+
+    Prints each rule with its severity, failure count and sample codes. Exit status: 0 no errors
+    (warnings allowed), 1 errors (the release would not be published), 2 unreadable input.
+    """
+    _offline_prefect(True)
+    from expectations.gate import build_data_docs, run_gate
+    from sources.archive import ArchiveError, read_release_file
+    from transforms import parse_anweb
+
+    frames = []
+    for p in (path, previous):
+        if p is None:
+            frames.append(None)
+            continue
+        if not p.exists():
+            raise fail(f"{p}: no such file")
+        try:
+            frames.append(parse_anweb(read_release_file(p).data).codes)
+        except ArchiveError as exc:
+            raise fail(str(exc)) from None
+    result = run_gate(frames[0], previous=frames[1], release_id=path.name)
+    if reports is not None:
+        build_data_docs(result, reports)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        typer.echo(result.summary_text())
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def serve(
+    cron: str = typer.Option(
+        "0 6 * * 1", help="When to refresh (cron, UTC). Default: Mondays 06:00, because CMS "
+        "publishes ahead of each quarter and re-issues inside it.",
+    ),
+    source: str = typer.Option("cms", "--source", "-s", help="What each run refreshes from."),
+    name: str = typer.Option("hcpcs-weekly-refresh", help="Deployment name."),
+    data_dir: Path = DATA_DIR,
+) -> None:
+    """Serve the refresh flow as a Prefect deployment on a cron schedule (runs until stopped).
+
+    Without PREFECT_API_URL, Prefect starts a local server for this process; point
+    PREFECT_API_URL at a `prefect server start` to see runs and artifacts in its UI.
+    """
+    _offline_prefect(True)
+    from flows.deploy import refresh_deployment, serve_forever
+
+    serve_forever(refresh_deployment(name=name, cron=cron, source=source,
+                                     data_dir=data_dir.resolve()))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -25,6 +25,16 @@ def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).pl()
 
 
+def changes_by_type(con: duckdb.DuckDBPyConnection, release_ids: list[str]) -> dict[str, int]:
+    """How many changes of each type these releases brought (a run's summary)."""
+    rows = con.execute(
+        """SELECT change_type, count(*) FROM code_changes WHERE list_contains(?, release_id)
+           GROUP BY 1 ORDER BY 1""",
+        [release_ids],
+    ).fetchall()
+    return {t: int(n) for t, n in rows}
+
+
 def _seq(con: duckdb.DuckDBPyConnection, release: str) -> int:
     row = con.execute(
         "SELECT history_seq, superseded_by FROM releases WHERE release_id = ?", [release]

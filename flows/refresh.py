@@ -1,0 +1,169 @@
+"""The Prefect flows: ``refresh`` (the scheduled job) and ``backfill`` (a whole catalog).
+
+Both run the same three phases:
+
+1. discover what the source offers, and fetch every release into the raw store (a release that
+   cannot be fetched is reported and skipped);
+2. in release order, for each release not already published with the same sha256:
+   parse -> validate -> publish; a release that fails any step is reported and never published,
+   and the releases after it still go on (validation compares with what *is* published);
+3. rebuild history once, if anything was published (``backfill`` always rebuilds).
+
+Then a markdown artifact, a log summary and ``data/reports/runs/*.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from flows import tasks
+from flows.progress import reporter
+from flows.summary import ReleaseOutcome, RunSummary
+from sources.catalog import CatalogEntry
+from sources.fetch import FetchResult
+from sources.release import release_sort_key
+from warehouse import publish as pub
+from warehouse.history import DB_NAME
+from warehouse.queries import changes_by_type
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _fetch_all(entries: list[CatalogEntry], data_dir: Path,
+               outcomes: list[ReleaseOutcome]) -> list[FetchResult]:
+    """Every entry into the raw store, oldest release first; failures become outcomes."""
+    progress = reporter()
+    progress.releases(len(entries), "fetching")
+    fetched = []
+    for entry in entries:
+        progress.release(entry.release or entry.url, "downloading")
+        try:
+            fetched.append(tasks.fetch_release(entry, data_dir))
+        except Exception as exc:
+            outcomes.append(ReleaseOutcome(entry.release or "?", "failed", source_url=entry.url,
+                                           stage="fetch", message=_error_text(exc)))
+        progress.advance()
+    return sorted(fetched, key=lambda f: release_sort_key(f.release_id))
+
+
+def _already_published(data_dir: Path, f: FetchResult) -> bool:
+    path = pub.release_dir(data_dir, f.release_id)
+    return (path / pub.MANIFEST).exists() and pub.read_manifest(path)["raw_sha256"] == f.sha256
+
+
+def _findings(validation: dict, severity: str) -> list[str]:
+    """"rule: count (samples)" for each failed expectation of this severity."""
+    out = []
+    for r in validation.get("results", []):
+        if r.get("severity") == severity and not r.get("success", True):
+            samples = ", ".join(str(s) for s in (r.get("sample_codes") or [])[:5])
+            out.append(f"{r.get('rule') or r.get('name')}: {r.get('unexpected_count', 0):,}"
+                       + (f" ({samples})" if samples else ""))
+    return out
+
+
+def _process(f: FetchResult, data_dir: Path) -> ReleaseOutcome:
+    """parse -> validate -> publish one fetched release; any failure is the outcome, not a crash."""
+    out = ReleaseOutcome(f.release_id, "failed", source_url=f.source_url, sha256=f.sha256)
+    progress = reporter()
+    try:
+        out.stage = "parse"
+        progress.release(f.release_id, "parsing")
+        parsed = tasks.parse_release(f.release_id, f.path, f.sha256)
+        kinds = dict(parsed.codes.group_by("kind").len().iter_rows())
+        out.codes, out.rejects = parsed.codes.height, parsed.rejects.height
+        out.procedures, out.modifiers = kinds.get("procedure", 0), kinds.get("modifier", 0)
+        out.stage = "validate"
+        progress.release(f.release_id, "validating")
+        gate = tasks.validate_release(f.release_id, parsed.codes, data_dir)
+        validation = gate.to_dict()
+        out.warnings = _findings(validation, "warning")
+        out.errors = _findings(validation, "error")
+        if not gate.passed:
+            out.message = f"validation failed with {len(out.errors)} error rule(s); not published"
+            return out
+        out.stage = "publish"
+        progress.release(f.release_id, "publishing")
+        tasks.publish_release(f.release_id, parsed, validation, f, data_dir)
+    except Exception as exc:
+        out.message = _error_text(exc)
+        return out
+    out.status, out.stage = "published", ""
+    return out
+
+
+def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild: bool,
+                 releases: tuple[str, str] | None = None) -> RunSummary:
+    """The body both flows share (must run inside a flow: it calls tasks)."""
+    logger = get_run_logger()
+    data_dir = Path(data_dir)
+    started = time.monotonic()
+    summary = RunSummary(flow_name, source, str(data_dir),
+                         datetime.now(UTC).isoformat(timespec="seconds"))
+    try:
+        entries = tasks.discover_releases(source, data_dir)
+    except Exception as exc:
+        summary.releases.append(ReleaseOutcome("?", "failed", source_url=source,
+                                               stage="discover", message=_error_text(exc)))
+        entries = []
+    if releases:
+        lo, hi = (release_sort_key(r) for r in releases)
+        entries = [e for e in entries if e.release is None
+                   or lo <= release_sort_key(e.release) <= hi]
+    logger.info("%s: %d release file(s) offered by %s", flow_name, len(entries), source)
+    fetched = _fetch_all(entries, data_dir, summary.releases)
+    todo = [f for f in fetched if not _already_published(data_dir, f)]
+    summary.releases += [ReleaseOutcome(f.release_id, "unchanged", source_url=f.source_url,
+                                        sha256=f.sha256) for f in fetched if f not in todo]
+    reporter().releases(len(todo), "processing")
+    for f in todo:
+        outcome = _process(f, data_dir)
+        summary.releases.append(outcome)
+        logger.log(40 if outcome.status == "failed" else 20, "%s %s%s", f.release_id,
+                   outcome.status, f": {outcome.message}" if outcome.message else "")
+        reporter().advance()
+    published_now = [r.release_id for r in summary.releases if r.status == "published"]
+    has_db = (data_dir / DB_NAME).exists()
+    if published_now or ((always_rebuild or not has_db) and pub.published_releases(data_dir)):
+        reporter().release("history", "rebuilding")
+        rebuilt = tasks.rebuild_history(data_dir)
+        summary.rebuilt, summary.database = True, str(rebuilt.database)
+        summary.totals = {"releases": rebuilt.releases, "codes": rebuilt.codes,
+                          "versions": rebuilt.versions, "changes": rebuilt.changes}
+        with duckdb.connect(str(rebuilt.database), read_only=True) as con:
+            summary.changes_by_type = changes_by_type(con, published_now)
+    summary.releases.sort(key=lambda r: (r.release_id == "?", r.release_id))
+    summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    summary.seconds = round(time.monotonic() - started, 2)
+    summary.save(data_dir)
+    for line in summary.lines():
+        logger.info(line)
+    create_markdown_artifact(summary.markdown(), key=f"hcpcs-{flow_name}",
+                             description=f"HCPCS {flow_name}: {summary.verdict}")
+    return summary
+
+
+@flow(name="hcpcs-refresh", log_prints=True)
+def refresh(source: str = "demo", data_dir: str = "data") -> dict:
+    """Fetch what is new at ``source``, validate and publish it, then rebuild history once."""
+    return run_pipeline("refresh", source, Path(data_dir), always_rebuild=False).to_dict()
+
+
+@flow(name="hcpcs-backfill", log_prints=True)
+def backfill(source: str = "cms", data_dir: str = "data", first: str | None = None,
+             last: str | None = None) -> dict:
+    """Every release of a catalog (optionally ``first``..``last``), then a full history rebuild.
+
+    Loading releases in any order gives the same database: history is rebuilt from all of them.
+    """
+    span = (first or "1900-Q1", last or "9999-Q4") if first or last else None
+    return run_pipeline("backfill", source, Path(data_dir), always_rebuild=True,
+                        releases=span).to_dict()

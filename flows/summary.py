@@ -1,0 +1,146 @@
+"""What a pipeline run did, release by release: the flow's return value, its Prefect artifact, its
+log lines, ``data/reports/runs/*.json`` and what ``hcpcs status`` shows as the last run.
+
+Plain data with no Prefect import, so the command line can read and print it instantly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from warehouse.files import atomic_write_bytes
+
+RUNS_DIR = Path("reports") / "runs"
+LAST_RUN = Path("reports") / "last_run.json"
+
+Status = Literal["published", "unchanged", "failed"]
+
+# Exit codes of `hcpcs run` / `hcpcs backfill`, so a script can tell the three outcomes apart.
+EXIT_PUBLISHED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOTHING_NEW = 3
+
+
+@dataclass
+class ReleaseOutcome:
+    """One release of the run: published, already published (same sha256), or failed at a stage."""
+
+    release_id: str
+    status: Status
+    source_url: str = ""
+    sha256: str = ""
+    stage: str = ""  # for failures: discover, fetch, parse, validate, publish
+    message: str = ""
+    codes: int = 0
+    procedures: int = 0
+    modifiers: int = 0
+    rejects: int = 0
+    warnings: list[str] = field(default_factory=list)  # "rule: count" of each failed warning
+    errors: list[str] = field(default_factory=list)  # "rule: count (samples)" of each error
+
+
+@dataclass
+class RunSummary:
+    flow: str
+    source: str
+    data_dir: str
+    started_at: str
+    finished_at: str = ""
+    seconds: float = 0.0
+    releases: list[ReleaseOutcome] = field(default_factory=list)
+    rebuilt: bool = False
+    database: str = ""
+    totals: dict[str, int] = field(default_factory=dict)  # releases, codes, versions, changes
+    changes_by_type: dict[str, int] = field(default_factory=dict)  # in releases published now
+
+    def count(self, status: Status) -> int:
+        return sum(r.status == status for r in self.releases)
+
+    @property
+    def exit_code(self) -> int:
+        if self.count("failed"):
+            return EXIT_FAILED
+        return EXIT_PUBLISHED if self.count("published") else EXIT_NOTHING_NEW
+
+    @property
+    def verdict(self) -> str:
+        published, failed = self.count("published"), self.count("failed")
+        if failed:
+            return f"{failed} release(s) FAILED, {published} published"
+        return f"{published} release(s) published" if published else "nothing new"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict, "exit_code": self.exit_code}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> RunSummary:
+        fields = {k: v for k, v in doc.items() if k not in ("verdict", "exit_code")}
+        fields["releases"] = [ReleaseOutcome(**r) for r in doc.get("releases", [])]
+        return cls(**fields)
+
+    def lines(self) -> list[str]:
+        """The run in a few plain lines (the log summary and the command line's closing words)."""
+        out = [f"{self.flow} from {self.source}: {self.verdict} in {self.seconds:.1f} s"]
+        for r in self.releases:
+            if r.status == "failed":
+                out.append(f"  {r.release_id:<10} FAILED at {r.stage}: {r.message}")
+                out.extend(f"               error {e}" for e in r.errors)
+            elif r.status == "published":
+                out.append(
+                    f"  {r.release_id:<10} published {r.codes:,} codes ({r.procedures:,} "
+                    f"procedures, {r.modifiers:,} modifiers), {r.rejects:,} rejects, "
+                    f"{len(r.warnings)} warning rule(s)"
+                )
+                out.extend(f"               warning {w}" for w in r.warnings)
+            else:
+                out.append(f"  {r.release_id:<10} unchanged (already published, same sha256)")
+        if self.changes_by_type:
+            pairs = ", ".join(f"{k} {v:,}" for k, v in sorted(self.changes_by_type.items()))
+            out.append(f"changes in the releases published now: {pairs}")
+        if self.rebuilt:
+            t = self.totals
+            out.append(
+                f"history rebuilt: {t.get('releases', 0)} releases, {t.get('codes', 0):,} code "
+                f"rows, {t.get('versions', 0):,} versions, {t.get('changes', 0):,} changes "
+                f"-> {self.database}"
+            )
+        return out
+
+    def markdown(self) -> str:
+        """The Prefect artifact: one table row per release, then the changes by type."""
+        rows = [
+            f"# HCPCS {self.flow}: {self.verdict}",
+            "",
+            f"Source `{self.source}`, data directory `{self.data_dir}`, {self.seconds:.1f} s.",
+            "",
+            "| release | status | codes | rejects | warnings | errors / note |",
+            "|---|---|---:|---:|---|---|",
+        ]
+        for r in self.releases:
+            note = "; ".join(r.errors) or r.message
+            rows.append(
+                f"| {r.release_id} | {r.status} | {r.codes:,} | {r.rejects:,} | "
+                f"{'; '.join(r.warnings) or '-'} | {note or '-'} |"
+            )
+        if self.changes_by_type:
+            rows += ["", "| change type | count |", "|---|---:|"]
+            rows += [f"| {k} | {v:,} |" for k, v in sorted(self.changes_by_type.items())]
+        return "\n".join(rows) + "\n"
+
+    def save(self, data_dir: Path) -> Path:
+        """Write ``reports/runs/<start>-<flow>.json`` and ``reports/last_run.json`` atomically."""
+        body = (json.dumps(self.to_dict(), indent=2) + "\n").encode()
+        stamp = self.started_at.replace(":", "").replace("-", "")
+        path = Path(data_dir) / RUNS_DIR / f"{stamp}-{self.flow}.json"
+        atomic_write_bytes(path, body)
+        atomic_write_bytes(Path(data_dir) / LAST_RUN, body)
+        return path
+
+
+def last_run(data_dir: Path) -> RunSummary | None:
+    path = Path(data_dir) / LAST_RUN
+    return RunSummary.from_dict(json.loads(path.read_text())) if path.exists() else None
