@@ -1,0 +1,236 @@
+"""The validation gate: run the suite on one release and say whether it may be published.
+
+``run_gate`` validates the parsed codes (and, when given, the previously published release) with
+Great Expectations on an ephemeral, in-memory context and returns a ``GateResult``: ``passed`` is
+False when any error-severity expectation failed. ``to_dict()`` is what ``validation.json`` holds
+(one ``results`` entry per expectation, for DuckDB's ``validation_results``), ``summary_text()``
+is what the command line prints, and ``expectations.docs.build_data_docs`` renders the same run
+as GX Data Docs. GX is imported inside ``run_gate`` only (it costs seconds to import).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from expectations.frame import codes_frame, previous_frame
+from expectations.suite import Check, GateSettings, all_checks, build_suite
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One failing value: which code, which field, what value (``code`` is None for a
+    release-level finding such as the code count)."""
+
+    code: str | None
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """What one expectation found. ``unexpected_count`` counts failing codes (None for the
+    table-level code count check, whose ``observed`` says what was seen)."""
+
+    name: str
+    severity: str
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None
+    element_count: int | None
+    observed: str | None
+    samples: tuple[Sample, ...]
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["samples"] = [asdict(s) for s in self.samples]
+        return out
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The gate's verdict on one release: ``passed`` means no error-severity expectation failed."""
+
+    release_id: str | None
+    code_count: int
+    previous_count: int | None
+    settings: GateSettings
+    outcomes: tuple[ExpectationOutcome, ...]
+    gx_results: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def errors(self) -> list[ExpectationOutcome]:
+        """Failed expectations with severity error: any one stops publishing."""
+        return [o for o in self.outcomes if not o.success and o.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        """Failed expectations with severity warning: recorded and published with the data."""
+        return [o for o in self.outcomes if not o.success and o.severity == "warning"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+    def outcome(self, name: str) -> ExpectationOutcome:
+        """The outcome of the expectation called ``name``."""
+        return next(o for o in self.outcomes if o.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able and deterministic (no timestamps): the content of ``validation.json``."""
+        return {
+            "release_id": self.release_id,
+            "passed": self.passed,
+            "error_count": len(self.errors),
+            "warning_count": len(self.warnings),
+            "code_count": self.code_count,
+            "previous_code_count": self.previous_count,
+            "expectation_count": len(self.outcomes),
+            "settings": asdict(self.settings),
+            "results": [o.to_dict() for o in self.outcomes],
+        }
+
+    def summary_text(self, *, all_rows: bool = False) -> str:
+        """A readable table: rule, severity, count, sample codes (field=value).
+
+        Lists every expectation that failed or found something under its threshold
+        (``all_rows`` lists passing ones too), errors first.
+        """
+        verdict = "PASSED" if self.passed else "FAILED"
+        head = (
+            f"Validation gate {self.release_id or '(release)'}: {verdict} - "
+            f"{len(self.errors)} errors, {len(self.warnings)} warnings; "
+            f"{len(self.outcomes)} expectations on {self.code_count:,} codes"
+        )
+        if self.previous_count is not None:
+            head += f" (previous release: {self.previous_count:,})"
+        order = {"error": 0, "warning": 1}
+        shown = sorted(
+            (o for o in self.outcomes if all_rows or not o.success or o.unexpected_count),
+            key=lambda o: (o.success, order.get(o.severity, 2)),
+        )
+        rows = [("rule", "severity", "result", "count", "sample codes")]
+        for o in shown:
+            count = o.observed if o.unexpected_count is None else f"{o.unexpected_count:,}"
+            samples = "; ".join(_sample_text(s) for s in o.samples[:3])
+            more = len(o.samples) > 3 or (o.unexpected_count or 0) > len(o.samples)
+            rows.append((o.name, o.severity, "pass" if o.success else "FAIL", count or "",
+                         samples + (" ..." if more else "")))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [head, ""]
+        for r in rows:
+            cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
+                     r[3].rjust(widths[3]), r[4]]
+            lines.append("  ".join(cells).rstrip())
+        hidden = len(self.outcomes) - len(shown)
+        if hidden:
+            lines.append(f"({hidden} other expectations passed with nothing to report)")
+        return "\n".join(lines)
+
+
+def _sample_text(s: Sample) -> str:
+    return f"{s.field}={s.value}" if s.code is None else f"{s.code} {s.field}={s.value}"
+
+
+def _samples(check: Check, result: dict[str, Any], limit: int) -> tuple[Sample, ...]:
+    """Failing codes with field and value, from GX's index list (``code`` is the index column)."""
+    out: list[Sample] = []
+    for entry in result.get("partial_unexpected_index_list") or []:
+        raw = entry.get(check.column)
+        value = "" if raw is None else str(raw)
+        name = check.field
+        if name is None:  # derived column: "field=value"
+            name, _, value = value.partition("=")
+        sample = Sample(entry.get("code"), name, value)
+        if sample not in out:
+            out.append(sample)
+    return tuple(out[:limit])
+
+
+def _outcome(check: Check, gx_result: Any, settings: GateSettings,
+             previous_count: int | None) -> ExpectationOutcome:
+    result = dict(gx_result.result or {})
+    observed = None
+    samples = _samples(check, result, settings.sample_size)
+    if check.column is None:  # table-level: the code count
+        n = result.get("observed_value")
+        change = (n - previous_count) / previous_count if previous_count else 0.0
+        observed = f"{n:,} codes (previous {previous_count:,}, {change:+.1%})"
+        if not gx_result.success:
+            samples = (Sample(None, check.field or "code_count", observed),)
+    return ExpectationOutcome(
+        name=check.name,
+        severity=check.severity,
+        expectation=check.expectation,
+        column=check.column,
+        success=bool(gx_result.success),
+        unexpected_count=result.get("unexpected_count"),
+        element_count=result.get("element_count"),
+        observed=observed,
+        samples=samples,
+        description=check.why,
+    )
+
+
+def _validate(ctx: Any, name: str, checks: list[Check], frame: pl.DataFrame,
+              release_id: str | None, sample_size: int) -> Any:
+    """Run one suite on one frame; returns GX's ExpectationSuiteValidationResult."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    suite = ctx.suites.add(build_suite(name, checks))
+    batch = ctx.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(name)
+    definition = ctx.validation_definitions.add(gx.ValidationDefinition(
+        name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=suite))
+    return definition.run(
+        batch_parameters={"dataframe": frame.to_pandas()},
+        result_format={"result_format": "SUMMARY", "unexpected_index_column_names": ["code"],
+                       "partial_unexpected_count": max(sample_size * 2, 20)},
+        run_id=RunIdentifier(run_name=release_id or "release"),
+    )
+
+
+def run_gate(
+    codes: pl.DataFrame,
+    *,
+    previous: pl.DataFrame | None = None,
+    settings: GateSettings | None = None,
+    release_id: str | None = None,
+) -> GateResult:
+    """Validate one release's codes (``parse_anweb(...).codes``) with the whole suite.
+
+    ``previous`` is the previously published release's codes frame; without it the
+    release-level checks (code count drift, vanished codes, changed descriptions) are not run.
+    Returns the verdict with every expectation's counts and sample failing codes; never raises
+    for bad data (only for a frame that is not a codes frame). Runs offline in an ephemeral GX
+    context, so it writes nothing.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    settings = settings or GateSettings()
+    previous_count = None if previous is None else previous.height
+    checks = all_checks(settings, previous_count)
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    runs = [("hcpcs_codes", [c for c in checks if c.batch == "codes"],
+             codes_frame(codes, previous))]
+    if previous is not None:
+        runs.append(("hcpcs_previous_release", [c for c in checks if c.batch == "previous"],
+                     previous_frame(codes, previous)))
+    by_name: dict[str, Any] = {}
+    gx_results = []
+    for name, batch_checks, frame in runs:
+        validation = _validate(ctx, name, batch_checks, frame, release_id, settings.sample_size)
+        gx_results.append(validation)
+        for r in validation.results:
+            by_name[r.expectation_config.meta["check"]] = r
+    outcomes = tuple(_outcome(c, by_name[c.name], settings, previous_count) for c in checks)
+    return GateResult(release_id, codes.height, previous_count, settings, outcomes,
+                      tuple(gx_results))
