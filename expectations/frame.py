@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from expectations.domains import DOMAINS
 from transforms.layout import CODES_SCHEMA, DATA_FIELDS, FIELDS, LAYOUT
 
 #: Repeating groups -> number of occurrences (4 pricing indicators, 8 lab certifications, ...).
@@ -93,6 +94,40 @@ def _first_procedure_value() -> pl.Expr:
     return pl.when(pl.col("kind") == "modifier").then(pl.coalesce(candidates))
 
 
+def outside_domain_column(group: str) -> str:
+    """Derived column: the first occurrence of a repeating group outside its domain."""
+    return f"{group}_outside_domain"
+
+
+def obsolete_column(group: str) -> str:
+    """Derived column: the first occurrence of a repeating group holding a retired value."""
+    return f"{group}_obsolete"
+
+
+def _first_occurrence(group: str, values: list[str], inside: bool) -> pl.Expr:
+    """First non-null occurrence whose value is (``inside``) or is not in ``values``, as
+    ``"group[i]=value"``; one Polars expression per occurrence, no row loops."""
+    hits = []
+    for i in range(OCCURS[group]):
+        value = pl.col(group).list.get(i, null_on_oob=True)
+        hit = value.is_in(values) if inside else ~value.is_in(values)
+        hits.append(pl.when(hit).then(_labelled(occurrence_field(group, i + 1), value)))
+    return pl.coalesce(hits)
+
+
+def _group_domain_columns() -> list[pl.Expr]:
+    """For every repeating group a domain decodes: outside-domain and obsolete-value columns."""
+    out = []
+    for domain in DOMAINS.values():
+        for group in (c for c in domain.columns if c in OCCURS):
+            values = list(domain.values)
+            out.append(_first_occurrence(group, values, False).alias(outside_domain_column(group)))
+            if domain.obsolete:
+                retired = sorted(domain.obsolete)
+                out.append(_first_occurrence(group, retired, True).alias(obsolete_column(group)))
+    return out
+
+
 def _date_order(later: str, earlier: str) -> pl.Expr:
     """``later=YYYYMMDD (before earlier YYYYMMDD)`` when ``later`` < ``earlier``, else null."""
     fmt = "%Y%m%d"
@@ -144,6 +179,7 @@ def codes_frame(codes: pl.DataFrame, previous: pl.DataFrame | None = None) -> pl
         *_SCALARS,
         *occurrences,
         *(_date_text(d) for d in DATE_FIELDS),
+        *_group_domain_columns(),
         invalid_date=_unparsed(DATE_FIELDS),
         invalid_number=_unparsed(NUMBER_FIELDS),
         nonblank_filler=_unparsed(FILLER_FIELDS),

@@ -133,6 +133,10 @@ class GateResult:
         return "\n".join(lines)
 
 
+#: How samples show a value that is blank in the file (a missing required field).
+BLANK = "(blank)"
+
+
 def _sample_text(s: Sample) -> str:
     return f"{s.field}={s.value}" if s.code is None else f"{s.code} {s.field}={s.value}"
 
@@ -142,7 +146,7 @@ def _samples(check: Check, result: dict[str, Any], limit: int) -> tuple[Sample, 
     out: list[Sample] = []
     for entry in result.get("partial_unexpected_index_list") or []:
         raw = entry.get(check.column)
-        value = "" if raw is None else str(raw)
+        value = BLANK if raw is None or raw != raw else str(raw)  # None or NaN: blank in file
         name = check.field
         if name is None:  # derived column: "field=value"
             name, _, value = value.partition("=")
@@ -187,8 +191,12 @@ def _validate(ctx: Any, name: str, checks: list[Check], frame: pl.DataFrame,
     batch = ctx.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(name)
     definition = ctx.validation_definitions.add(gx.ValidationDefinition(
         name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=suite))
+    # Only the columns the checks read, as plain object arrays: GX filters the whole frame for
+    # every metric, and pandas' Arrow-backed strings make each of those filters slow.
+    used = {"code", *(c.column for c in checks), *(c.when[0] for c in checks if c.when)}
+    pdf = frame.select([c for c in frame.columns if c in used]).to_pandas().astype(object)
     return definition.run(
-        batch_parameters={"dataframe": frame.to_pandas()},
+        batch_parameters={"dataframe": pdf.where(pdf.notna(), None)},
         result_format={"result_format": "SUMMARY", "unexpected_index_column_names": ["code"],
                        "partial_unexpected_count": max(sample_size * 2, 20)},
         run_id=RunIdentifier(run_name=release_id or "release"),
