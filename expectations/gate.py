@@ -11,6 +11,7 @@ as GX Data Docs. GX is imported inside ``run_gate`` only (it costs seconds to im
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -242,3 +243,11 @@ def run_gate(
     outcomes = tuple(_outcome(c, by_name[c.name], settings, previous_count) for c in checks)
     return GateResult(release_id, codes.height, previous_count, settings, outcomes,
                       tuple(gx_results))
+
+
+def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
+    """Render ``result`` as Great Expectations Data Docs under ``reports_dir`` (normally
+    ``<data_dir>/reports``); returns the index.html path. See ``expectations.docs``."""
+    from expectations.docs import build_data_docs as build
+
+    return build(result, reports_dir)

@@ -1,0 +1,76 @@
+"""Great Expectations Data Docs for gate runs, in a project-local, file-based GX context.
+
+The gate validates in an ephemeral context (fast, writes nothing); this module stores the run's
+suites and validation results in a file context under ``reports_dir/gx`` and renders the HTML
+site into ``reports_dir/data_docs``. Results accumulate there, so the site's index lists every
+release validated into the same folder. Offline: GX sends nothing (``GX_ANALYTICS_ENABLED=false``);
+the pages load their CSS/JS from CDNs, so offline they render unstyled but complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from expectations.gate import GateResult
+
+SITE_NAME = "hcpcs_data_docs"
+
+
+def _context(reports_dir: Path) -> Any:
+    """The file context under ``reports_dir/gx`` with our local Data Docs site."""
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="file", project_root_dir=str(reports_dir))
+    if ctx.variables.analytics_enabled is not False:  # written into great_expectations.yml
+        ctx.variables.analytics_enabled = False
+        ctx.variables.save()
+    if SITE_NAME not in (ctx.get_site_names() or []):
+        ctx.add_data_docs_site(site_name=SITE_NAME, site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(reports_dir / "data_docs")},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+    return ctx
+
+
+def _stored_suite(validation: Any) -> Any:
+    """The suite a validation ran, rebuilt from the configurations its results carry."""
+    import great_expectations as gx
+
+    expectations = []
+    for r in validation.results:
+        exp = r.expectation_config.to_domain_obj()
+        exp.id = None
+        expectations.append(exp)
+    return gx.ExpectationSuite(name=validation.suite_name, expectations=expectations)
+
+
+def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
+    """Render a gate run (``run_gate``'s result) as GX Data Docs; returns the site's index.html.
+
+    ``reports_dir`` is normally ``<data_dir>/reports``. Re-running for the same release adds a
+    new run beside the earlier ones (GX keys results by suite, run name and run time).
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    reports_dir = Path(reports_dir).resolve()
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    ctx = _context(reports_dir)
+    for validation in result.gx_results:
+        ctx.suites.add_or_update(_stored_suite(validation))
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=validation.suite_name),
+            run_id=validation.meta["run_id"],
+            batch_identifier=result.release_id or "release",
+        )
+        ctx.validation_results_store.set(key, validation)
+    ctx.build_data_docs(site_names=[SITE_NAME])
+    return reports_dir / "data_docs" / "index.html"
