@@ -11,8 +11,8 @@ as GX Data Docs. GX is imported inside ``run_gate`` only (it costs seconds to im
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
