@@ -221,12 +221,20 @@ def run_gate(
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
     settings = settings or GateSettings()
     previous_count = None if previous is None else previous.height
     checks = all_checks(settings, previous_count)
-    ctx = gx.get_context(mode="ephemeral")
+    # In memory, no Data Docs site (not even GX's default temporary one), no analytics.
+    ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        analytics_enabled=False,
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+    ))
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     runs = [("hcpcs_codes", [c for c in checks if c.batch == "codes"],
              codes_frame(codes, previous))]

@@ -1,0 +1,148 @@
+"""Corrupted copies of the real 2019 release: each corruption produces exactly its finding.
+
+Field-level damage (a shifted field, an impossible date) is done on the fixed-width bytes and
+re-parsed, as it would arrive from CMS; the rest is done on the parsed frame. A finding is an
+expectation whose outcome differs from the clean release's (which has two CMS warnings of its own).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from expectations.gate import GateResult, Sample, run_gate
+from expectations.suite import GateSettings
+from tests.conftest import real_txt
+from transforms import parse_anweb
+from transforms.layout import FIELDS
+
+pytestmark = pytest.mark.realdata
+
+Finding = tuple[str, int | None, tuple[Sample, ...]]
+
+
+@pytest.fixture(scope="module")
+def codes(real_parsed) -> pl.DataFrame:
+    return real_parsed["2019-Q1"].codes
+
+
+@pytest.fixture(scope="module")
+def clean(codes: pl.DataFrame) -> GateResult:
+    return run_gate(codes, release_id="2019-Q1")
+
+
+def findings(result: GateResult, clean: GateResult) -> dict[str, Finding]:
+    """Expectations whose outcome changed from the clean release's (or failed, when the clean
+    run did not have them: the release-level checks)."""
+    before = {o.name: (o.success, o.unexpected_count) for o in clean.outcomes}
+    return {
+        o.name: (o.severity, o.unexpected_count, o.samples)
+        for o in result.outcomes
+        if before.get(o.name, (True, o.unexpected_count)) != (o.success, o.unexpected_count)
+    }
+
+
+def overwrite(data: bytes, code: str, column: int, text: str) -> bytes:
+    """The file with ``text`` written over the first record line of ``code`` from ``column``
+    (1-based, as in the CMS layout)."""
+    start = data.index(b"\n" + code.rjust(5).encode() + b"00100") + 1
+    pos = start + column - 1
+    return data[:pos] + text.encode() + data[pos + len(text):]
+
+
+def reparse(data: bytes) -> pl.DataFrame:
+    parsed = parse_anweb(data)
+    assert parsed.rejects.height == 0  # the damage is in the fields, not the record structure
+    return parsed.codes
+
+
+def test_coverage_code_outside_domain(codes, clean) -> None:
+    bad = codes.with_columns(
+        coverage_code=pl.when(pl.col("code") == "S2107").then(pl.lit("X"))
+        .otherwise("coverage_code")
+    )
+    result = run_gate(bad, release_id="2019-Q1")
+    assert findings(result, clean) == {
+        "coverage_code_in_domain": ("error", 1, (Sample("S2107", "coverage_code", "X"),)),
+    }
+    assert not result.passed
+
+
+def test_duplicated_code(codes, clean) -> None:
+    bad = pl.concat([codes, codes.filter(pl.col("code") == "S2107")])
+    result = run_gate(bad, release_id="2019-Q1")
+    assert findings(result, clean) == {
+        "code_unique": ("error", 2, (Sample("S2107", "code", "S2107"),)),
+    }
+    assert not result.passed
+
+
+def test_shifted_field(cms_dir: Path, clean) -> None:
+    """CMS's 2018 quirk on a 2019 code: the ASC date written from column 231 instead of 233,
+    so the ASC group reads "20" and the date field keeps only "080101"."""
+    asc = FIELDS["asc_group"]
+    data = overwrite(real_txt(cms_dir, "2019-Q1"), "A9527", asc.start, "20080101  ")
+    result = run_gate(reparse(data), release_id="2019-Q1")
+    assert findings(result, clean) == {
+        "asc_group_in_domain": ("error", 1, (Sample("A9527", "asc_group", "20"),)),
+        "dates_valid": ("error", 1, (Sample("A9527", "asc_effective_date", "080101"),)),
+    }
+    assert not result.passed
+
+
+def test_impossible_date(cms_dir: Path, clean) -> None:
+    data = overwrite(real_txt(cms_dir, "2019-Q1"), "S2107", FIELDS["added_date"].start, "20020231")
+    result = run_gate(reparse(data), release_id="2019-Q1")
+    assert findings(result, clean) == {
+        "dates_valid": ("error", 1, (Sample("S2107", "added_date", "20020231"),)),
+    }
+    assert not result.passed
+
+
+def test_pricing_00_with_multiple_pricing_a_is_a_warning(codes, clean) -> None:
+    """CMS itself did this (J3290, Oct 2025), so it is recorded but does not stop publishing."""
+    bad = codes.with_columns(
+        multiple_pricing_indicator=pl.when(pl.col("code") == "S2107").then(pl.lit("A"))
+        .otherwise("multiple_pricing_indicator")
+    )
+    result = run_gate(bad, release_id="2019-Q1")
+    assert findings(result, clean) == {
+        "pricing_00_99_means_multiple_pricing_9": (
+            "warning", 1, (Sample("S2107", "multiple_pricing_indicator", "A"),)),
+    }
+    assert result.passed
+
+
+@pytest.fixture(scope="module")
+def dropped(codes: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """2019 without 30% of its codes (rows 0-2 of every 10), and the removed codes."""
+    idx = pl.int_range(pl.len()) % 10
+    return codes.filter(idx >= 3), codes.filter(idx < 3)
+
+
+def test_thirty_percent_drop_in_codes(codes, clean, dropped) -> None:
+    kept, removed = dropped
+    assert (kept.height, removed.height) == (4760, 2040)
+    result = run_gate(kept, previous=codes, release_id="2019-Q1")
+    count = "4,760 codes (previous 6,800, -30.0%)"
+    vanished = tuple(Sample(c, "code", "vanished") for c in removed["code"].head(10))
+    # The per-code warnings move with the codes removed (E0910 is gone), so compare verdicts:
+    # exactly two errors, and no kind of warning the clean release did not have.
+    assert {e.name: (e.severity, e.unexpected_count, e.samples) for e in result.errors} == {
+        "code_count_drift": ("error", None, (Sample(None, "code_count", count),)),
+        "vanished_codes_share": ("error", 2040, vanished),
+    }
+    assert [w.name for w in result.warnings] == [w.name for w in clean.warnings]
+    assert result.outcome("code_count_drift").observed == count
+    assert result.outcome("description_changed_share").unexpected_count == 0
+    assert not result.passed
+
+
+def test_thresholds_are_settings(codes, dropped) -> None:
+    lenient = GateSettings(max_code_count_drift=0.35, max_vanished_share=0.35)
+    result = run_gate(dropped[0], previous=codes, settings=lenient, release_id="2019-Q1")
+    assert result.passed
+    assert result.outcome("vanished_codes_share").unexpected_count == 2040
+    assert result.to_dict()["settings"]["max_vanished_share"] == 0.35
