@@ -182,9 +182,30 @@ def _outcome(check: Check, gx_result: Any, settings: GateSettings,
     )
 
 
-def _validate(ctx: Any, name: str, checks: list[Check], frame: pl.DataFrame,
-              release_id: str | None, sample_size: int) -> Any:
-    """Run one suite on one frame; returns GX's ExpectationSuiteValidationResult."""
+def gx_context() -> Any:
+    """An in-memory GX context: no Data Docs site (not even GX's default temporary one), no
+    analytics, no progress bars."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        analytics_enabled=False,
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+    ))
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
+def validate_checks(ctx: Any, name: str, checks: list[Check], frame: pl.DataFrame, *,
+                    release_id: str | None = None, sample_size: int = 10) -> Any:
+    """Run ``checks`` as one GX suite on a prepared frame (``expectations.frame``); returns GX's
+    ExpectationSuiteValidationResult. ``run_gate`` calls it once per batch; the benchmark calls
+    it per check to see which ones cost the time."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -219,23 +240,10 @@ def run_gate(
     for bad data (only for a frame that is not a codes frame). Runs offline in an ephemeral GX
     context, so it writes nothing.
     """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
     settings = settings or GateSettings()
     previous_count = None if previous is None else previous.height
     checks = all_checks(settings, previous_count)
-    # In memory, no Data Docs site (not even GX's default temporary one), no analytics.
-    ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
-        analytics_enabled=False,
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-    ))
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    ctx = gx_context()
     runs = [("hcpcs_codes", [c for c in checks if c.batch == "codes"],
              codes_frame(codes, previous))]
     if previous is not None:
@@ -244,7 +252,8 @@ def run_gate(
     by_name: dict[str, Any] = {}
     gx_results = []
     for name, batch_checks, frame in runs:
-        validation = _validate(ctx, name, batch_checks, frame, release_id, settings.sample_size)
+        validation = validate_checks(ctx, name, batch_checks, frame, release_id=release_id,
+                                     sample_size=settings.sample_size)
         gx_results.append(validation)
         for r in validation.results:
             by_name[r.expectation_config.meta["check"]] = r
