@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
+# `hcpcs run` exits 3 when there was nothing new: a successful no-op for make.
 run: $(STAMP)
-	$(BIN)/hcpcs run
+	@$(BIN)/hcpcs run; status=$$?; [ $$status -eq 0 ] || [ $$status -eq 3 ]
 
 test: $(STAMP)
 	$(BIN)/ruff check .

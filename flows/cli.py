@@ -33,9 +33,11 @@ DATA_DIR = typer.Option(
 )
 JSON = typer.Option(False, "--json", help="Print JSON on stdout instead of text (for scripts).")
 EXAMPLE_QUERIES = """\
-Try it (duckdb CLI, or python -c "import duckdb; print(duckdb.connect('{db}').sql('...'))"):
-  SELECT * FROM releases;
-  SELECT * FROM hcpcs_as_of(DATE '2025-01-15') WHERE code LIKE 'J%';
+Next: hcpcs status | hcpcs code {code} | hcpcs diff {first} {last}   (add --data-dir {data})
+Query the database (read-only) from Python, e.g.
+  python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql('FROM releases').show()"
+Queries to try:
+  SELECT code, short_description FROM hcpcs_as_of(DATE '{day}') WHERE code LIKE 'J%';
   SELECT * FROM hcpcs_code('{code}');
   SELECT release_id, code, change_type, old_value, new_value FROM code_changes WHERE silent;
   SELECT * FROM code_history WHERE code = '{code}' ORDER BY version;"""
@@ -115,8 +117,21 @@ def _finish_run(summary: RunSummary, as_json: bool) -> None:
             typer.echo(line)
         if summary.database:
             typer.echo("")
-            typer.echo(EXAMPLE_QUERIES.format(db=summary.database, code="J0131"))
+            typer.echo(_examples(Path(summary.database)))
     raise typer.Exit(summary.exit_code)
+
+
+def _examples(db: Path) -> str:
+    """Example commands and queries, filled in with this database's own releases."""
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        first, last, day = con.execute(
+            """SELECT min_by(release_id, history_seq), max_by(release_id, history_seq),
+                      max(effective_from) + INTERVAL 14 DAY FROM releases WHERE effective"""
+        ).fetchone()
+    return EXAMPLE_QUERIES.format(code="J0135", first=first, last=last, day=day.date(),
+                                  db=db, data=db.parent)
 
 
 def _run_flow(
@@ -148,10 +163,14 @@ def run(
 ) -> None:
     """Fetch what is new at SOURCE, validate and publish it, rebuild history (the refresh flow).
 
-    Releases already published with the same sha256 are skipped, so a second run is a no-op.
+    Releases already published with the same sha256 are skipped, so a second run is a no-op
+    (answered without starting Prefect when the source is local and all of it is published).
     Exit status: 0 published, 3 nothing new, 1 a release failed (the others were published).
     """
-    _finish_run(_run_flow("refresh", data_dir, verbose, quiet, source=source), as_json)
+    from flows.shortcut import nothing_new
+
+    summary = nothing_new(source, data_dir)
+    _finish_run(summary or _run_flow("refresh", data_dir, verbose, quiet, source=source), as_json)
 
 
 @app.command()
@@ -335,7 +354,8 @@ def validate(
     (warnings allowed), 1 errors (the release would not be published), 2 unreadable input.
     """
     _offline_prefect(True)
-    from expectations.gate import build_data_docs, run_gate
+    from expectations.docs import build_data_docs
+    from expectations.gate import run_gate
     from sources.archive import ArchiveError, read_release_file
     from transforms import parse_anweb
 

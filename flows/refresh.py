@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from prefect import flow, get_run_logger
@@ -54,20 +55,11 @@ def _fetch_all(entries: list[CatalogEntry], data_dir: Path,
     return sorted(fetched, key=lambda f: release_sort_key(f.release_id))
 
 
-def _already_published(data_dir: Path, f: FetchResult) -> bool:
-    path = pub.release_dir(data_dir, f.release_id)
-    return (path / pub.MANIFEST).exists() and pub.read_manifest(path)["raw_sha256"] == f.sha256
-
-
-def _findings(validation: dict, severity: str) -> list[str]:
-    """"rule: count (samples)" for each failed expectation of this severity."""
-    out = []
-    for r in validation.get("results", []):
-        if r.get("severity") == severity and not r.get("success", True):
-            samples = ", ".join(str(s) for s in (r.get("sample_codes") or [])[:5])
-            out.append(f"{r.get('rule') or r.get('name')}: {r.get('unexpected_count', 0):,}"
-                       + (f" ({samples})" if samples else ""))
-    return out
+def _finding(outcome: Any) -> str:
+    """"rule: count (code field=value, ...)" for one failed expectation of the gate."""
+    count = outcome.observed if outcome.unexpected_count is None else outcome.unexpected_count
+    samples = ", ".join(f"{s.code or '-'} {s.field}={s.value!r}" for s in outcome.samples[:3])
+    return f"{outcome.name}: {count}" + (f" ({samples})" if samples else "")
 
 
 def _process(f: FetchResult, data_dir: Path) -> ReleaseOutcome:
@@ -84,15 +76,14 @@ def _process(f: FetchResult, data_dir: Path) -> ReleaseOutcome:
         out.stage = "validate"
         progress.release(f.release_id, "validating")
         gate = tasks.validate_release(f.release_id, parsed.codes, data_dir)
-        validation = gate.to_dict()
-        out.warnings = _findings(validation, "warning")
-        out.errors = _findings(validation, "error")
+        out.warnings = [_finding(o) for o in gate.warnings]
+        out.errors = [_finding(o) for o in gate.errors]
         if not gate.passed:
             out.message = f"validation failed with {len(out.errors)} error rule(s); not published"
             return out
         out.stage = "publish"
         progress.release(f.release_id, "publishing")
-        tasks.publish_release(f.release_id, parsed, validation, f, data_dir)
+        tasks.publish_release(f.release_id, parsed, gate.to_dict(), f, data_dir)
     except Exception as exc:
         out.message = _error_text(exc)
         return out
@@ -120,7 +111,7 @@ def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild:
                    or lo <= release_sort_key(e.release) <= hi]
     logger.info("%s: %d release file(s) offered by %s", flow_name, len(entries), source)
     fetched = _fetch_all(entries, data_dir, summary.releases)
-    todo = [f for f in fetched if not _already_published(data_dir, f)]
+    todo = [f for f in fetched if not pub.is_published(data_dir, f.release_id, f.sha256)]
     summary.releases += [ReleaseOutcome(f.release_id, "unchanged", source_url=f.source_url,
                                         sha256=f.sha256) for f in fetched if f not in todo]
     reporter().releases(len(todo), "processing")

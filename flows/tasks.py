@@ -82,7 +82,8 @@ def parse_release(release_id: str, raw_path: Path, sha256: str) -> ParseResult:
 @task(name="validate", task_run_name="validate {release_id}", cache_policy=NO_CACHE)
 def validate_release(release_id: str, codes: pl.DataFrame, data_dir: Path) -> Any:
     """Run the gate against the release published before this one; write its Data Docs."""
-    from expectations.gate import build_data_docs, run_gate
+    from expectations.docs import build_data_docs
+    from expectations.gate import run_gate
 
     before = published.previous_release(Path(data_dir), release_id)
     previous = published.load_codes(Path(data_dir), before) if before else None

@@ -219,6 +219,12 @@ def publish_release(
     return PublishResult(release_id, final, "published")
 
 
+def is_published(data_dir: Path, release_id: str, sha256: str) -> bool:
+    """True if ``release_id`` is published from exactly these raw bytes."""
+    path = release_dir(data_dir, release_id)
+    return (path / MANIFEST).exists() and read_manifest(path)["raw_sha256"] == sha256
+
+
 def published_releases(data_dir: Path) -> list[dict]:
     """Manifests of every published release, in release order (year, quarter, revision)."""
     root = Path(data_dir) / RELEASES_DIR

@@ -1,0 +1,316 @@
+"""End-to-end: real Prefect flow runs (test harness), real files, real HTTP, real DuckDB."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import http.server
+import json
+import shutil
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.summary import EXIT_FAILED, EXIT_NOTHING_NEW, EXIT_PUBLISHED, last_run
+from sources.demo import DEMO_QUARTERS, demo_states, write_demo_releases
+from tests.conftest import CMS_DIR
+from transforms.layout import FIELDS
+from warehouse.history import DB_NAME
+from warehouse.publish import RELEASES_DIR
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server and database for the module; heartbeats off (1 s per run)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    no_heartbeat = temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    with prefect_test_harness(server_startup_timeout=180), no_heartbeat:  # slow when CPU is busy
+        yield
+
+
+def hcpcs(*args: str) -> tuple[int, dict]:
+    """Run the command line in-process with --json; (exit code, parsed stdout)."""
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def snapshot(data_dir: Path) -> dict[str, tuple[int, int]]:
+    """Every published file with its size and mtime (a no-op run must not touch any)."""
+    files = [*(data_dir / "parquet").rglob("*"), data_dir / DB_NAME]
+    return {str(p.relative_to(data_dir)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in files if p.is_file()}
+
+
+def query(data_dir: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(data_dir / DB_NAME), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, dict]:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    code, doc = hcpcs("run", "--data-dir", str(data_dir))
+    return data_dir, code, doc
+
+
+def test_demo_run_publishes_every_quarter(demo_run) -> None:
+    data_dir, code, doc = demo_run
+    assert code == EXIT_PUBLISHED
+    expected = {q.release: len(rows) for q, rows in demo_states()}
+    assert {r["release_id"]: r["codes"] for r in doc["releases"]} == expected
+    assert expected["2024-Q1"] == 185 and expected["2025-Q4"] == 191
+    assert {r["status"] for r in doc["releases"]} == {"published"}
+    assert doc["totals"]["releases"] == len(DEMO_QUARTERS) == 9
+    assert query(data_dir, "SELECT count(*) FROM releases WHERE effective") == [(8,)]
+    # what the demo states it changes, the database shows: a silent change, a discontinuation
+    # later reactivated, a code reused with a new meaning
+    assert query(data_dir, """SELECT release_id, silent FROM code_changes
+                              WHERE code = 'A4216' AND change_type = 'long_description_changed'
+                           """) == [("2024-Q3r2", True)]  # 2024-Q3's re-issue supersedes it
+    assert query(data_dir, """SELECT release_id, change_type FROM code_changes WHERE code = 'E0200'
+                              ORDER BY release_id""") == [("2024-Q2", "discontinued"),
+                                                          ("2025-Q1", "reactivated")]
+    assert query(data_dir, "SELECT max(episode) FROM code_history WHERE code = 'G0002'") == [(2,)]
+    assert doc["changes_by_type"]["reused"] == 1
+
+
+def test_demo_run_leaves_artifact_and_run_report(demo_run) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    data_dir, _, doc = demo_run
+    assert last_run(data_dir).to_dict() == doc
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["hcpcs-refresh"]))
+        )
+    texts = [a.data for a in artifacts]
+    assert any("| 2024-Q3r2 | published | 188 |" in t for t in texts)
+
+
+def test_second_run_with_nothing_new_changes_nothing(demo_run) -> None:
+    data_dir, _, _ = demo_run
+    before = snapshot(data_dir)
+    code, doc = hcpcs("run", "--data-dir", str(data_dir))  # answered without Prefect
+    assert code == EXIT_NOTHING_NEW
+    assert doc["verdict"] == "nothing new" and len(doc["releases"]) == 9
+    from flows.refresh import refresh
+
+    result = refresh(source="demo", data_dir=str(data_dir))  # the flow itself agrees
+    assert result["exit_code"] == EXIT_NOTHING_NEW and not result["rebuilt"]
+    assert {r["status"] for r in result["releases"]} == {"unchanged"}
+    assert snapshot(data_dir) == before
+
+
+def test_status_diff_and_code_commands(demo_run) -> None:
+    data_dir, _, _ = demo_run
+    code, doc = hcpcs("status", "--data-dir", str(data_dir))
+    assert code == 0
+    assert [r["release_id"] for r in doc["releases"]][:2] == ["2024-Q1", "2024-Q2"]
+    assert doc["last_run"]["flow"] == "refresh"
+    code, changes = hcpcs("diff", "2024-Q2", "2024-Q3r2", "--data-dir", str(data_dir))
+    assert code == 0
+    assert ("A4216", "long_description_changed") in {(c["code"], c["change_type"])
+                                                     for c in changes}
+    code, page = hcpcs("code", "E0200", "--data-dir", str(data_dir))
+    assert code == 0
+    assert [h["change_type"] for h in page["history"] if h["change_type"]] == [
+        "discontinued", "reactivated"]
+    result = runner.invoke(app, ["code", "ZZ999", "--data-dir", str(data_dir)])
+    assert result.exit_code == 1 and "ZZ999: not in any published release" in result.output
+
+
+def test_deployment_is_scheduled_weekly() -> None:
+    from flows.deploy import refresh_deployment
+
+    deployment = refresh_deployment(name="weekly", cron="0 6 * * 1", source="cms",
+                                    data_dir=Path("/srv/hcpcs"))
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 6 * * 1"]
+    assert deployment.parameters == {"source": "cms", "data_dir": "/srv/hcpcs"}
+
+
+def test_only_network_failures_are_retried() -> None:
+    from prefect.states import Failed
+
+    from flows.tasks import _network_only
+    from sources.fetch import FetchError
+
+    assert _network_only(None, None, Failed(data=FetchError("503", transient=True)))
+    assert not _network_only(None, None, Failed(data=FetchError("404 Not Found")))
+    assert not _network_only(None, None, Failed(data=ValueError("bad input")))
+
+
+def with_coverage(zip_path: Path, code: str, coverage: str, out: Path) -> None:
+    """A copy of a release ZIP whose data member gives ``code`` another coverage code."""
+    column = FIELDS["coverage_code"].start - 1
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.upper().endswith("ANWEB.TXT"):
+                lines = data.split(b"\n")
+                hit = [n for n, line in enumerate(lines) if line[:5] == code.encode()
+                       and line[10:11] in b"37"]
+                assert len(hit) == 1, hit
+                line = lines[hit[0]]
+                lines[hit[0]] = line[:column] + coverage.encode() + line[column + 1:]
+                data = b"\n".join(lines)
+            dst.writestr(info, data)
+
+
+def test_corrupt_releases_among_good_ones(tmp_path: Path) -> None:
+    """Good releases are published; a truncated ZIP and a release failing validation are
+    reported with their cause and never published; nothing is left half-written."""
+    folder = tmp_path / "zips"
+    folder.mkdir()
+    demo = write_demo_releases(tmp_path / "demo")  # 2024-Q1, Q2, Q3, Q3r2, Q4, ...
+    shutil.copy(demo[0], folder / demo[0].name)
+    with_coverage(demo[1], "E0130", "Z", folder / demo[1].name)  # 2024-Q2: outside the domain
+    shutil.copy(demo[2], folder / demo[2].name)
+    (folder / demo[4].name).write_bytes(demo[4].read_bytes()[:5000])  # 2024-Q4 cut short
+    data_dir = tmp_path / "data"
+    code, doc = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
+    assert code == EXIT_FAILED
+    outcomes = {r["release_id"]: r for r in doc["releases"]}
+    assert sorted(outcomes) == ["2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4"]
+    assert [outcomes[q]["status"] for q in ("2024-Q1", "2024-Q3")] == ["published"] * 2
+    invalid = outcomes["2024-Q2"]
+    assert (invalid["status"], invalid["stage"]) == ("failed", "validate")
+    assert invalid["errors"] == ["coverage_code_in_domain: 1 (E0130 coverage_code='Z')"]
+    truncated = outcomes["2024-Q4"]
+    assert (truncated["status"], truncated["stage"]) == ("failed", "fetch")
+    assert demo[4].name in truncated["message"] and "ZIP" in truncated["message"]
+    published = sorted(p.name for p in (data_dir / RELEASES_DIR).iterdir())
+    assert published == ["release=2024-Q1", "release=2024-Q3"]
+    assert [p for p in data_dir.rglob("*") if p.is_file() and ".tmp" in str(p)] == []
+    assert query(data_dir, "SELECT release_id FROM releases ORDER BY 1") == [
+        ("2024-Q1",), ("2024-Q3",)]
+
+
+# --- the real CMS releases, served over HTTP -------------------------------------------------
+
+REAL = {  # release -> file under ../shared/cms, and its code count
+    "2016-Q1": ("2016-annual/HCPC2016_CONTR_ANWEB.txt", 6293),
+    "2017-Q1": ("2017-annual/2017-Alpha-Numeric-HCPCS-File.zip", 6498),
+    "2019-Q1": ("2019-annual/2019-Alpha-Numeric-HCPCS-File.zip", 6800),
+}
+
+
+@pytest.fixture(scope="module")
+def cms_server() -> Iterator[str]:
+    if not all((CMS_DIR / path).is_file() for path, _ in REAL.values()):
+        pytest.skip(f"real CMS releases not found under {CMS_DIR}")
+    handler = functools.partial(_QuietHandler, directory=str(CMS_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def real_run(cms_server: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    from flows.refresh import refresh
+
+    tmp = tmp_path_factory.mktemp("real")
+    catalog = tmp / "catalog.csv"
+    with catalog.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["release", "url"])
+        for release, (path, _) in reversed(REAL.items()):  # newest first: order must not matter
+            writer.writerow([release, f"{cms_server}/{path}"])
+    data_dir = tmp / "data"
+    return data_dir, refresh(source=str(catalog), data_dir=str(data_dir))
+
+
+def test_real_releases_over_http(real_run) -> None:
+    data_dir, doc = real_run
+    assert doc["exit_code"] == EXIT_PUBLISHED, doc
+    assert {r["release_id"]: (r["status"], r["codes"]) for r in doc["releases"]} == {
+        release: ("published", count) for release, (_, count) in REAL.items()
+    }
+    assert query(data_dir, "SELECT release_id, code_count FROM releases ORDER BY 1") == [
+        (release, count) for release, (_, count) in REAL.items()
+    ]
+    # 2016 -> 2017: A4720 changed its long description under action N (a silent change)
+    assert query(data_dir, """SELECT action_code, silent FROM code_changes
+                              WHERE release_id = '2017-Q1' AND code = 'A4720'
+                                AND change_type = 'long_description_changed'""") == [("N", True)]
+    # 2017: B9000 (enteral infusion pump without alarm) discontinued, flagged D by CMS
+    assert query(data_dir, """SELECT release_id, action_code, action_agrees, new_value
+                              FROM code_changes
+                              WHERE code = 'B9000' AND change_type = 'discontinued'""") == [
+        ("2017-Q1", "D", True, "2016-12-31")]
+
+
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_827e154ccfc9b144.txt"
+# the seed code page's labels -> (column of `hcpcs code --json`, occurrence or None)
+SEED_FIELDS = {
+    "HCPCS Code": ("code", None),
+    "Short Description": ("short_description", None),
+    "Pricing Indicator Code #1": ("pricing_indicators", 0),
+    "Pricing Indicator Code #1 Description": ("pricing_indicators_meaning", 0),
+    "Multiple Pricing Indicator Code": ("multiple_pricing_indicator", None),
+    "Multiple Pricing Indicator Code Description": ("multiple_pricing_indicator_meaning", None),
+    "Coverage Code": ("coverage_code", None),
+    "Coverage Code Description": ("coverage_code_meaning", None),
+    "Berenson-Eggers Type Of Service Code": ("betos", None),
+    "Berenson-Eggers Type Of Service Code Description": ("betos_meaning", None),
+    "Type Of Service Code #1": ("types_of_service", 0),
+    "Type Of Service Code #1 Description": ("types_of_service_meaning", 0),
+    "Anesthesia Base Unit Quantity": ("anesthesia_base_units", None),
+    "Code Added Date": ("added_date", None),
+    "Action Effective Date": ("action_effective_date", None),
+    "Action Code": ("action_code", None),
+    "Action Code Description": ("action_code_meaning", None),
+}
+
+
+def seed_page() -> dict[str, str]:
+    """Label -> value of every field row (``<i>label</i><TAB>value<TAB>help``) of the seed."""
+    rows = {}
+    for line in SEED.read_text(encoding="utf-8").splitlines():
+        if line.startswith("<i>"):
+            label, value = line.split("\t")[:2]
+            rows[label.removeprefix("<i>").removesuffix("</i>")] = value
+    return rows
+
+
+def test_code_page_of_s2107_matches_the_seed(real_run) -> None:
+    if not SEED.is_file():
+        pytest.skip(f"seed code page not found at {SEED}")
+    data_dir, _ = real_run
+    code, doc = hcpcs("code", "S2107", "--data-dir", str(data_dir))
+    assert code == 0
+    page = doc["page"]
+    seed = seed_page()
+    assert seed["Coverage Code Description"] == "Not payable by Medicare"  # the seed read right
+    for label, (column, index) in SEED_FIELDS.items():
+        value = page[column] if index is None else page[column][index]
+        if column.endswith("_date"):
+            value = value.replace("-", "")
+        assert str(value) == seed[label], label
+    # the long description, as CMS writes it in the file (upper case, one space at each wrap)
+    assert page["long_description"].lower() == seed["Code Description"].lower()
+    assert page["release_id"] == "2019-Q1"
+    assert [h["valid_from_release"] for h in doc["history"]] == ["2016-Q1"]
+    text = runner.invoke(app, ["code", "S2107", "--data-dir", str(data_dir)]).stdout
+    for meaning in ("Not payable by Medicare", "Undefined codes", "No maintenance for this code",
+                    "Other medical items or services"):
+        assert meaning in text
