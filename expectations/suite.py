@@ -160,13 +160,14 @@ def domain_checks() -> list[Check]:
     out: list[Check] = []
     for name, domain in DOMAINS.items():
         retired = ", ".join(sorted(domain.obsolete))
+        listed = f" ({', '.join(domain.values)})" if len(domain.values) <= 10 else ""
         for col in domain.columns:
             group = col in OCCURS
-            what = f"every occurrence of {col}" if group else col
+            what = f"Every occurrence of {col}" if group else col
             out.append(Check(
                 f"{col}_in_domain", "error", _NULL if group else _IN_SET,
                 outside_domain_column(col) if group else col, None if group else col,
-                f"{what} is one of the {len(domain.values)} {name} values.",
+                f"{what} is blank or one of the {len(domain.values)} {name} values{listed}.",
                 {} if group else {"value_set": list(domain.values)},
             ))
             if domain.obsolete:
@@ -174,7 +175,8 @@ def domain_checks() -> list[Check]:
                     f"{col}_not_obsolete", "warning",
                     _NULL if group else "ExpectColumnValuesToNotBeInSet",
                     obsolete_column(col) if group else col, None if group else col,
-                    f"{what} is not a {name} value CMS retired ({retired}).",
+                    f"{'No occurrence of ' + col if group else col + ' does not'} hold"
+                    f"{'s' if group else ''} a {name} value CMS retired ({retired}).",
                     {} if group else {"value_set": sorted(domain.obsolete)},
                 ))
     return out
@@ -185,8 +187,8 @@ def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
     drift = settings.max_code_count_drift
     return [
         Check("code_count_drift", "error", "ExpectTableRowCountToBeBetween", None, "code_count",
-              f"The number of codes moves at most {drift:.0%} from the previous release's "
-              f"{previous_count:,} (a large drop means a truncated or partial file).",
+              f"The number of codes differs by at most {drift:.0%} from the previous release's "
+              "(a large drop means a truncated or partial file).",
               {"min_value": math.ceil(previous_count * (1 - drift)),
                "max_value": math.floor(previous_count * (1 + drift))}),
         Check("vanished_codes_share", "error", _IN_SET, "status", "code",
@@ -209,6 +211,24 @@ def all_checks(settings: GateSettings, previous_count: int | None) -> list[Check
     names = [c.name for c in checks]
     assert len(names) == len(set(names)), "check names must be unique"
     return checks
+
+
+def checks_markdown(settings: GateSettings | None = None) -> str:
+    """The whole suite as a Markdown table (the README's copy is generated from this)."""
+    rows = [
+        "| check | severity | GX expectation | column | applies to | rule |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in all_checks(settings or GateSettings(), previous_count=0):
+        where = {"previous": "previous release's codes"}.get(c.batch, "every code")
+        if c.column is None:
+            where = "the release"
+        if c.when is not None:
+            where = f"{c.when[0]} in {{{', '.join(c.when[1])}}}"
+        column = f"`{c.column}`" if c.column else "(table)"
+        rows.append(f"| `{c.name}` | {c.severity} | {c.expectation} | {column} | {where} "
+                    f"| {c.why} |")
+    return "\n".join(rows)
 
 
 def build_suite(name: str, checks: list[Check]) -> gx.ExpectationSuite:

@@ -1,0 +1,124 @@
+"""Code domains as data, the suite derived from them, and the gate on a small synthetic release
+(every rule the real releases never trip: repeating groups, modifiers, linking rules)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from expectations.domains import DOMAINS, domains_markdown
+from expectations.gate import GateResult, Sample, run_gate
+from expectations.suite import GateSettings, all_checks, checks_markdown
+from tests.warehouse_synth import D, codes_frame
+from transforms.layout import CODES_SCHEMA
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_domains_hold_the_layout_codes_with_cms_wording() -> None:
+    assert list(DOMAINS) == [
+        "record_id", "action_code", "coverage_code", "pricing_indicator",
+        "multiple_pricing_indicator", "lab_certification", "type_of_service", "betos", "asc_group",
+    ]
+    assert DOMAINS["coverage_code"].values["I"] == "Not payable by Medicare"
+    assert DOMAINS["pricing_indicator"].values["40"] == (
+        "Lymphedema Compression Treatment Items (eff 1/1/2024)")
+    assert DOMAINS["betos"].values["O1L"].startswith("Lymphedema compression")
+    assert "01L" not in DOMAINS["betos"].values  # the digit-zero misprint of one transcription
+    assert DOMAINS["betos"].values["Z2"] == "Undefined codes"
+    assert DOMAINS["type_of_service"].values["9"] == "Other medical items or services"
+    assert DOMAINS["action_code"].values["N"] == "No maintenance for this code"
+    assert list(DOMAINS["record_id"].values) == ["3", "4", "7", "8"]
+    sizes = {name: len(d.values) for name, d in DOMAINS.items()}
+    assert sizes == {"record_id": 4, "action_code": 10, "coverage_code": 5,
+                     "pricing_indicator": 26, "multiple_pricing_indicator": 8,
+                     "lab_certification": 31, "type_of_service": 34, "betos": 107, "asc_group": 1}
+
+
+def test_every_domain_decodes_real_columns() -> None:
+    for d in DOMAINS.values():
+        assert all(c in CODES_SCHEMA for c in d.columns)
+        assert d.obsolete <= set(d.values)
+    assert DOMAINS["record_id"].columns == ()  # the parser turns it into kind
+
+
+def test_suite_is_derived_from_the_domains() -> None:
+    checks = {c.name: c for c in all_checks(GateSettings(), previous_count=None)}
+    for d in DOMAINS.values():
+        for col in d.columns:
+            check = checks[f"{col}_in_domain"]
+            assert check.severity == "error"
+            if check.expectation == "ExpectColumnValuesToBeInSet":
+                assert check.kwargs["value_set"] == list(d.values)
+    assert len(checks) == 33
+    assert "code_count_drift" not in checks
+
+
+def test_importing_the_gate_does_not_import_great_expectations() -> None:
+    code = ("import sys, expectations.domains, expectations.suite, expectations.gate, "
+            "expectations.docs; print('great_expectations' in sys.modules, "
+            "'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_readme_tables_are_generated_from_the_data() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- section:gate -->")[1].split("<!-- /section:gate -->")[0]
+    assert domains_markdown() in section
+    assert checks_markdown() in section
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> GateResult:
+    """One clean code of each kind plus one code per defect the real releases never show."""
+    blank_modifier = {"pricing_indicators": [None] * 4, "multiple_pricing_indicator": None,
+                      "betos": None, "types_of_service": [None] * 5,
+                      "anesthesia_base_units": None}
+    rows = [
+        {"code": "A0001"},
+        {"code": "A1", **blank_modifier},
+        {"code": "A0002", "types_of_service": ["9", "X", None, None, None]},
+        {"code": "A0003", "types_of_service": ["1", None, "B", None, None]},
+        {"code": "A0004", "lab_certifications": [None, "999", *[None] * 6]},
+        {"code": "A2", **blank_modifier, "betos": "Z2"},
+        {"code": "A0005", "action_code": "D"},
+        {"code": "A0006", "multiple_pricing_indicator": "E",
+         "pricing_indicators": ["11", None, None, None]},
+        {"code": "A0007", "termination_date": D(1999, 12, 31)},
+        {"code": "A0008", "unparsed_values": [{"field": "anesthesia_base_units", "value": "x1"},
+                                              {"field": "filler_294", "value": "junk"}]},
+        {"code": "V0009", "short_description": "x" * 29},
+        {"code": "AAAAA"},
+    ]
+    return run_gate(codes_frame(rows), release_id="synthetic")
+
+
+def test_synthetic_findings(synthetic: GateResult) -> None:
+    found = {o.name: (o.severity, o.unexpected_count, o.samples)
+             for o in synthetic.outcomes if not o.success}
+    assert found == {
+        "procedure_code_format": ("error", 1, (Sample("AAAAA", "code", "AAAAA"),)),
+        "types_of_service_in_domain": ("error", 1, (Sample("A0002", "types_of_service[2]", "X"),)),
+        "types_of_service_not_obsolete": (
+            "warning", 1, (Sample("A0003", "types_of_service[3]", "B"),)),
+        "lab_certifications_in_domain": (
+            "error", 1, (Sample("A0004", "lab_certifications[2]", "999"),)),
+        "modifier_without_procedure_values": ("error", 1, (Sample("A2", "betos", "Z2"),)),
+        "discontinued_has_termination_date": (
+            "warning", 1, (Sample("A0005", "termination_date", "(blank)"),)),
+        "multiple_pricing_indicator_not_obsolete": (
+            "warning", 1, (Sample("A0006", "multiple_pricing_indicator", "E"),)),
+        "termination_not_before_added": ("warning", 1, (Sample(
+            "A0007", "termination_date", "19991231 (before added_date 20000101)"),)),
+        "numbers_valid": ("error", 1, (Sample("A0008", "anesthesia_base_units", "x1"),)),
+        "fillers_blank": ("error", 1, (Sample("A0008", "filler_294", "junk"),)),
+        "short_description_max_28": ("error", 1, (Sample("V0009", "short_description", "x" * 29),)),
+    }
+    assert not synthetic.passed
+    assert [e.name for e in synthetic.errors][:2] == ["procedure_code_format",
+                                                      "lab_certifications_in_domain"]
