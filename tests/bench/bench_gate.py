@@ -7,27 +7,18 @@ expensive ones stand out. Target: under 2 s on these 2-core machines.
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import pytest
 
 from expectations.frame import codes_frame, previous_frame
 from expectations.gate import gx_context, run_gate, validate_checks
-from expectations.suite import GateSettings, all_checks
+from expectations.suite import Check, GateSettings, all_checks
+from tests.bench.bench_sources import _median
 
 pytestmark = pytest.mark.bench
 
 RUNS = 7
-
-
-def _median(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def test_gate_on_real_2019(real_parsed) -> None:
@@ -38,19 +29,28 @@ def test_gate_on_real_2019(real_parsed) -> None:
     frames = {"codes": codes_frame(codes, previous), "previous": previous_frame(codes, previous)}
     prepare = _median(lambda: codes_frame(codes, previous), RUNS)
     ctx = gx_context()
-    alone = {}
-    for check in all_checks(GateSettings(), previous.height):
-        def one(check=check) -> None:  # a fresh suite name per run: GX names are unique
-            validate_checks(ctx, f"{check.name}_{time.perf_counter_ns()}", [check],
-                            frames[check.batch])
 
-        alone[check.name] = _median(one, 3)
+    def timed(checks: list[Check], repeat: int) -> float:
+        def once() -> None:  # a fresh suite name per run: GX names are unique per context
+            validate_checks(ctx, f"bench_{time.perf_counter_ns()}", checks,
+                            frames[checks[0].batch])
+        return _median(once, repeat)
+
+    checks = all_checks(GateSettings(), previous.height)
+    kinds: dict[str, list[Check]] = {}
+    for c in checks:
+        kind = c.expectation + (" + row_condition" if c.when else "")
+        kinds.setdefault(f"{c.batch}: {kind}", []).append(c)
+    by_kind = {k: (len(cs), timed(cs, 3)) for k, cs in kinds.items()}
+    alone = {c.name: timed([c], 3) for c in checks}
     print(f"\ngate, 2019 vs 2017 ({codes.height:,} codes, {len(result.outcomes)} expectations): "
           f"median {whole * 1000:.0f} ms of {RUNS} runs (Polars frame preparation "
           f"{prepare * 1000:.0f} ms)")
-    floor = min(alone.values())
-    print(f"each check alone in a one-expectation suite (the cheapest, {floor * 1000:.0f} ms, is "
-          "mostly per-run GX overhead):")
-    for name, t in sorted(alone.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"  {name:<45} {t * 1000:6.0f} ms")
+    print("by GX expectation type, each group run as one suite (count, ms):")
+    for kind, (n, t) in sorted(by_kind.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {kind:<62} {n:3d} {t * 1000:6.0f} ms")
+    print(f"most expensive checks alone (a one-expectation suite costs at least "
+          f"{min(alone.values()) * 1000:.0f} ms: per-run GX overhead):")
+    for name, t in sorted(alone.items(), key=lambda kv: -kv[1])[:6]:
+        print(f"  {name:<62} {t * 1000:6.0f} ms")
     assert whole < 2.0
