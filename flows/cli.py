@@ -104,6 +104,9 @@ def _offline_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # its private server migrates a new database first: 20 s (the default) is not enough on a
+    # busy 2-core machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if not verbose:  # the run's own summary is printed; Prefect's INFO lines still reach its API
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
@@ -140,12 +143,18 @@ def _run_flow(
     _offline_prefect(verbose)
     from flows.progress import Reporter, RichReporter, reporting
     from flows.refresh import backfill, refresh
-    from flows.summary import RunSummary
+    from flows.summary import EXIT_FAILED, RunSummary
 
     flow = {"refresh": refresh, "backfill": backfill}[flow_name]
     show = not quiet and sys.stderr.isatty()
-    with reporting(RichReporter() if show else Reporter()):
-        result = flow(data_dir=str(data_dir), **params)
+    try:
+        with reporting(RichReporter() if show else Reporter()):
+            result = flow(data_dir=str(data_dir), **params)
+    except Exception as exc:  # Prefect itself failed (its server, its database): not a release
+        if verbose:
+            raise
+        raise fail(f"the {flow_name} flow could not run: {type(exc).__name__}: {exc} "
+                   "(--verbose shows the traceback)", EXIT_FAILED) from None
     return RunSummary.from_dict(result)
 
 
