@@ -164,8 +164,10 @@ def _outcome(check: Check, gx_result: Any, settings: GateSettings,
     samples = _samples(check, result, settings.sample_size)
     if check.column is None:  # table-level: the code count
         n = result.get("observed_value")
-        change = (n - previous_count) / previous_count if previous_count else 0.0
-        observed = f"{n:,} codes (previous {previous_count:,}, {change:+.1%})"
+        observed = f"{n:,} codes"
+        if previous_count:
+            change = (n - previous_count) / previous_count
+            observed += f" (previous {previous_count:,}, {change:+.1%})"
         if not gx_result.success:
             samples = (Sample(None, check.field or "code_count", observed),)
     return ExpectationOutcome(

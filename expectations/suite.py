@@ -83,6 +83,9 @@ def _check(name: str, severity: Severity, expectation: str, column: str, why: st
 # fmt: off
 #: Rules that are not plain domain membership, in the order they are reported.
 RULES: tuple[Check, ...] = (
+    Check("release_has_codes", "error", "ExpectTableRowCountToBeBetween", None, "code_count",
+          "A release holds codes (an empty parse means a wrong or truncated file).",
+          {"min_value": 1}),
     _check("procedure_code_format", "error", "ExpectColumnValuesToMatchRegex", "code",
            "Level II procedure codes are a letter A-V and four digits.",
            regex=r"^[A-V][0-9]{4}$", when=_PROC),
@@ -205,7 +208,7 @@ def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
 
 def all_checks(settings: GateSettings, previous_count: int | None) -> list[Check]:
     """The whole suite, in report order; release checks only when there is a previous release."""
-    checks = [*RULES[:4], *domain_checks(), *RULES[4:]]
+    checks = [*RULES[:5], *domain_checks(), *RULES[5:]]
     if previous_count is not None:
         checks += release_checks(settings, previous_count)
     names = [c.name for c in checks]

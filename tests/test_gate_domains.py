@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from expectations.domains import DOMAINS, domains_markdown
@@ -53,7 +54,7 @@ def test_suite_is_derived_from_the_domains() -> None:
             assert check.severity == "error"
             if check.expectation == "ExpectColumnValuesToBeInSet":
                 assert check.kwargs["value_set"] == list(d.values)
-    assert len(checks) == 33
+    assert len(checks) == 34
     assert "code_count_drift" not in checks
 
 
@@ -122,3 +123,11 @@ def test_synthetic_findings(synthetic: GateResult) -> None:
     assert not synthetic.passed
     assert [e.name for e in synthetic.errors][:2] == ["procedure_code_format",
                                                       "lab_certifications_in_domain"]
+
+
+def test_an_empty_release_fails() -> None:
+    """A file that parses to no codes at all (wrong member, truncated) must not be published."""
+    result = run_gate(pl.DataFrame(schema=CODES_SCHEMA), release_id="empty")
+    assert [(e.name, e.observed, e.samples) for e in result.errors] == [
+        ("release_has_codes", "0 codes", (Sample(None, "code_count", "0 codes"),))]
+    assert result.warnings == []

@@ -87,7 +87,7 @@ def test_one_result_per_expectation_in_json(gates) -> None:
     doc = json.loads(json.dumps(result.to_dict()))
     checks = all_checks(GateSettings(), 6498)
     assert [r["name"] for r in doc["results"]] == [c.name for c in checks]
-    assert len(doc["results"]) == doc["expectation_count"] == 36
+    assert len(doc["results"]) == doc["expectation_count"] == 37
     assert (doc["passed"], doc["error_count"], doc["warning_count"]) == (True, 0, 2)
     a5513 = next(r for r in doc["results"] if r["name"] == "action_effective_date_present")
     assert a5513 == {
@@ -103,15 +103,15 @@ def test_one_result_per_expectation_in_json(gates) -> None:
 def test_summary_text_lists_rule_severity_count_and_samples(gates) -> None:
     text = gates["2019-Q1"].summary_text()
     lines = text.splitlines()
-    assert lines[0] == ("Validation gate 2019-Q1: PASSED - 0 errors, 2 warnings; 36 expectations "
+    assert lines[0] == ("Validation gate 2019-Q1: PASSED - 0 errors, 2 warnings; 37 expectations "
                         "on 6,800 codes (previous release: 6,498)")
     assert lines[2].split() == ["rule", "severity", "result", "count", "sample", "codes"]
     assert lines[3].split()[:6] == ["action_effective_date_present", "warning", "FAIL", "1",
                                     "A5513", "action_effective_date=(blank)"]
     assert lines[4].split()[:5] == ["added_not_after_action_effective", "warning", "FAIL", "5",
                                     "E0910"]
-    assert lines[-1] == "(32 other expectations passed with nothing to report)"
-    assert len(gates["2019-Q1"].summary_text(all_rows=True).splitlines()) == 3 + 36
+    assert lines[-1] == "(33 other expectations passed with nothing to report)"
+    assert len(gates["2019-Q1"].summary_text(all_rows=True).splitlines()) == 3 + 37
 
 
 def test_data_docs_written_offline(gates, tmp_path: Path) -> None:
