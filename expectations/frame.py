@@ -1,7 +1,8 @@
 """The frames Great Expectations validates, prepared with Polars expressions (no row loops).
 
-GX validates flat pandas frames of scalars, so the codes frame is flattened: every occurrence of a
-repeating group becomes its own column (``types_of_service_2``), dates become the text CMS wrote
+GX validates flat pandas frames of scalars, so the codes frame is flattened: the occurrences rules
+name become columns (``pricing_indicators_1``), each repeating group's domain check becomes one
+derived column naming its first bad occurrence, and dates become the text CMS wrote
 (``YYYYMMDD``, or the raw text when it is not a date, so "present" and "valid" are separate
 checks). Rules GX cannot express directly (unparsed values, cross-field comparisons, comparison
 with the previous release) become *derived* columns holding ``"field=value"`` for a failing code and
