@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from flows.summary import RunSummary
+    from transforms.fixed_width import ParseResult
 
 app = typer.Typer(
     help="Keep a validated, fully historized copy of the CMS HCPCS Level II code set.",
@@ -60,6 +61,23 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _parse_file(path: Path) -> tuple[str, ParseResult]:
+    """(data member name, parse) of a release ZIP or .txt; unreadable input exits with 2."""
+    from sources.archive import ArchiveError, read_release_file
+    from transforms import parse_anweb
+
+    if not path.is_file():
+        raise fail(f"{path}: no such file")
+    try:
+        member = read_release_file(path)
+    except ArchiveError as exc:
+        raise fail(str(exc)) from None
+    result = parse_anweb(member.data)
+    if result.codes.is_empty():
+        raise fail(f"{path}: no HCPCS record found (not a CMS Alpha-Numeric release?)")
+    return member.name, result
+
+
 @app.command()
 def parse(
     path: Path = typer.Argument(..., help="A CMS release ZIP, or the extracted fixed-width .txt."),
@@ -72,23 +90,15 @@ def parse(
 
     Exit status: 0 parsed with no rejects, 1 some lines were rejected, 2 unreadable input.
     """
-    from sources.archive import ArchiveError, read_release_file
-    from transforms import parse_anweb
     from warehouse.files import write_parquet
 
-    if not path.exists():
-        raise fail(f"{path}: no such file")
-    try:
-        member = read_release_file(path)
-    except ArchiveError as exc:
-        raise fail(str(exc)) from None
-    result = parse_anweb(member.data)
+    member_name, result = _parse_file(path)
     write_parquet(result.codes, out)
     if rejects is not None:
         write_parquet(result.rejects, rejects)
     kinds = dict(result.codes.group_by("kind").len().iter_rows())
     typer.echo(
-        f"{member.name}: {result.codes.height:,} codes ({kinds.get('procedure', 0):,} procedures, "
+        f"{member_name}: {result.codes.height:,} codes ({kinds.get('procedure', 0):,} procedures, "
         f"{kinds.get('modifier', 0):,} modifiers) from {result.line_count:,} lines -> {out}"
     )
     for line, code, reason, _ in result.rejects.head(20).iter_rows():
@@ -365,21 +375,12 @@ def validate(
     _offline_prefect(True)
     from expectations.docs import build_data_docs
     from expectations.gate import run_gate
-    from sources.archive import ArchiveError, read_release_file
-    from transforms import parse_anweb
+    from sources.release import release_from_name
 
-    frames = []
-    for p in (path, previous):
-        if p is None:
-            frames.append(None)
-            continue
-        if not p.exists():
-            raise fail(f"{p}: no such file")
-        try:
-            frames.append(parse_anweb(read_release_file(p).data).codes)
-        except ArchiveError as exc:
-            raise fail(str(exc)) from None
-    result = run_gate(frames[0], previous=frames[1], release_id=path.name)
+    codes = _parse_file(path)[1].codes
+    before = _parse_file(previous)[1].codes if previous else None
+    result = run_gate(codes, previous=before,
+                      release_id=release_from_name(path.name) or path.name)
     if reports is not None:
         build_data_docs(result, reports)
     if as_json:

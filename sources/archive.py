@@ -93,7 +93,13 @@ def read_data_member(
 
 
 def read_release_file(path: Path) -> DataMember:
-    """A release as users hand it over: a ZIP, or the extracted fixed-width ``.txt`` itself."""
-    if zipfile.is_zipfile(path):
+    """A release as users hand it over: a ZIP, or the extracted fixed-width ``.txt`` itself.
+
+    A file named .zip or starting like one is read as a ZIP, so a damaged archive is reported as
+    such rather than parsed as text.
+    """
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip" or magic == b"PK\x03\x04":
         return read_data_member(path)
     return DataMember(name=path.name, data=path.read_bytes())

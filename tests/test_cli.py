@@ -1,0 +1,91 @@
+"""The command line outside the flows: fast help, validate's verdicts, clear usage errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import real_txt
+from transforms.layout import FIELDS
+
+runner = CliRunner()
+COMMANDS = ("parse", "validate", "run", "backfill", "status", "diff", "code", "serve")
+
+
+def test_help_lists_every_command_without_heavy_imports() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+    probe = (
+        "import sys; from flows.cli import app; "
+        "heavy = {'prefect', 'great_expectations', 'polars', 'duckdb', 'pandas'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def with_coverage(data: bytes, code: str, coverage: str) -> bytes:
+    """The fixed-width text with ``code``'s coverage code replaced."""
+    column = FIELDS["coverage_code"].start - 1
+    lines = data.split(b"\n")
+    hit = [n for n, line in enumerate(lines) if line[:5] == code.encode() and line[10:11] == b"3"]
+    assert len(hit) == 1
+    line = lines[hit[0]]
+    lines[hit[0]] = line[:column] + coverage.encode() + line[column + 1:]
+    return b"\n".join(lines)
+
+
+def test_validate_real_release_and_a_corrupted_copy(cms_dir: Path, tmp_path: Path) -> None:
+    good = tmp_path / "HCPC2019_CONTR_ANWEB.txt"
+    good.write_bytes(real_txt(cms_dir, "2019-Q1"))
+    previous = tmp_path / "HCPC17_CONTR_ANWEB.txt"
+    previous.write_bytes(real_txt(cms_dir, "2017-Q1"))
+    result = runner.invoke(app, ["validate", str(good), "--previous", str(previous)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == (
+        "Validation gate 2019-Q1: PASSED - 0 errors, 2 warnings; 37 expectations on 6,800 codes "
+        "(previous release: 6,498)"
+    )
+    assert "A5513 action_effective_date=(blank)" in result.stdout
+
+    bad = tmp_path / "HCPC2019_bad_ANWEB.txt"
+    bad.write_bytes(with_coverage(good.read_bytes(), "S2107", "Z"))
+    result = runner.invoke(app, ["validate", str(bad), "--json"])
+    assert result.exit_code == 1
+    assert '"passed": false' in result.stdout
+    text = runner.invoke(app, ["validate", str(bad)]).stdout
+    assert "FAILED - 1 errors" in text
+    row = next(line for line in text.splitlines() if line.startswith("coverage_code_in_domain"))
+    assert row.split()[:4] == ["coverage_code_in_domain", "error", "FAIL", "1"]
+    assert "S2107 coverage_code=Z" in row
+
+
+def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK\x03\x04 not really a zip")
+    result = runner.invoke(app, ["validate", str(junk)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {junk}: not a readable ZIP archive")
+    text = tmp_path / "notes.txt"
+    text.write_text("no records here\n")
+    for command in (["parse", str(text), "--out", str(tmp_path / "x.parquet")],
+                    ["validate", str(text)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"error: {text}: no HCPCS record found (not a CMS Alpha-Numeric release?)\n"
+        )
+    assert not (tmp_path / "x.parquet").exists()
+    result = runner.invoke(app, ["status", "--data-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert "no database yet; run `hcpcs run`" in result.stderr
+    result = runner.invoke(app, ["backfill", "--first", "2019-Q5", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "2019-Q5" in result.stderr
