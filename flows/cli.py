@@ -258,7 +258,15 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
         doc = {"releases": releases.to_dicts(), "last_run": last.to_dict() if last else None}
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
-    _echo_frame(releases, False)
+    import polars as pl
+
+    _echo_frame(releases.select(
+        pl.col("release_id").alias("release"), pl.col("code_count").alias("codes"),
+        pl.col("reject_count").alias("rejects"), "added", "discontinued", "dropped",
+        "reactivated", "reused", pl.col("field_changes").alias("changed"),
+        pl.col("silent_changes").alias("silent"), "warnings",
+        pl.col("superseded_by").fill_null("").alias("superseded by"),
+    ), False)
     if last is None:
         typer.echo("last run: none recorded")
         return
@@ -319,6 +327,24 @@ def _page_lines(page: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _history_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Each version of a code (releases, CMS dates, action) and the changes that opened it."""
+    lines: list[str] = []
+    for r in rows:
+        head = (f"v{r['version']} (episode {r['episode']}) {r['valid_from_release']} .. "
+                f"{r['valid_to_release']}: added {r['added_date']}, action {r['action_code']}"
+                + (f", terminated {r['termination_date']}" if r["termination_date"] else "")
+                + (f", ended: {r['end_reason']}" if r["end_reason"] else ", latest version"))
+        if not lines or not lines[-1].startswith(f"v{r['version']} "):
+            lines.append(head)
+        if r["change_type"]:
+            flag = "silent: CMS did not flag it" if r["silent"] else (
+                f"CMS action {r['action_code']}")
+            lines.append(f"    {r['change_type']}: {r['field'] or ''} {r['old_value']!s} -> "
+                         f"{r['new_value']!s} ({flag})")
+    return lines
+
+
 @app.command()
 def code(
     code_: str = typer.Argument(..., metavar="CODE", help="A HCPCS code (J0131) or modifier (25)."),
@@ -352,8 +378,9 @@ def code(
     typer.echo(f"{wanted} in release {doc['release_id']}")
     for line in _page_lines(doc):
         typer.echo(f"  {line}")
-    typer.echo("history:")
-    _echo_frame(timeline.drop("long_description"), False)
+    typer.echo("history (one line per version, then the changes that started it):")
+    for line in _history_lines(timeline.to_dicts()):
+        typer.echo(f"  {line}")
 
 
 @app.command()

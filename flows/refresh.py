@@ -58,7 +58,7 @@ def _fetch_all(entries: list[CatalogEntry], data_dir: Path,
 def _finding(outcome: Any) -> str:
     """"rule: count (code field=value, ...)" for one failed expectation of the gate."""
     count = outcome.observed if outcome.unexpected_count is None else outcome.unexpected_count
-    samples = ", ".join(f"{s.code or '-'} {s.field}={s.value!r}" for s in outcome.samples[:3])
+    samples = "; ".join(f"{s.code or '-'} {s.field}={s.value}" for s in outcome.samples[:3])
     return f"{outcome.name}: {count}" + (f" ({samples})" if samples else "")
 
 

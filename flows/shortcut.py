@@ -8,6 +8,7 @@ have confirmed it. Any other case (a URL, an unknown or changed file, no databas
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def nothing_new(source: str, data_dir: Path) -> RunSummary | None:
     data_dir = Path(data_dir)
     if not (data_dir / DB_NAME).exists():
         return None
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+    started, clock = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
     try:
         entries = resolve_source(source, demo_dir=data_dir / "sources" / "demo")
         paths = [local_path(e.url) for e in entries]
@@ -44,6 +45,7 @@ def nothing_new(source: str, data_dir: Path) -> RunSummary | None:
     summary = RunSummary("refresh", source, str(data_dir), started,
                          finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
                          releases=sorted(outcomes, key=lambda r: r.release_id),
-                         database=str(data_dir / DB_NAME))
+                         database=str(data_dir / DB_NAME),
+                         seconds=round(time.monotonic() - clock, 2))
     summary.save(data_dir)
     return summary

@@ -27,17 +27,6 @@ from warehouse.publish import RELEASES_DIR
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect server and database for the module; heartbeats off (1 s per run)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    no_heartbeat = temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
-    with prefect_test_harness(server_startup_timeout=180), no_heartbeat:  # slow when CPU is busy
-        yield
-
-
 def hcpcs(*args: str) -> tuple[int, dict]:
     """Run the command line in-process with --json; (exit code, parsed stdout)."""
     result = runner.invoke(app, [*args, "--json"])
@@ -186,7 +175,7 @@ def test_corrupt_releases_among_good_ones(tmp_path: Path) -> None:
     assert [outcomes[q]["status"] for q in ("2024-Q1", "2024-Q3")] == ["published"] * 2
     invalid = outcomes["2024-Q2"]
     assert (invalid["status"], invalid["stage"]) == ("failed", "validate")
-    assert invalid["errors"] == ["coverage_code_in_domain: 1 (E0130 coverage_code='Z')"]
+    assert invalid["errors"] == ["coverage_code_in_domain: 1 (E0130 coverage_code=Z)"]
     truncated = outcomes["2024-Q4"]
     assert (truncated["status"], truncated["stage"]) == ("failed", "fetch")
     assert demo[4].name in truncated["message"] and "ZIP" in truncated["message"]
@@ -248,6 +237,19 @@ def test_real_releases_over_http(real_run) -> None:
     assert query(data_dir, "SELECT release_id, code_count FROM releases ORDER BY 1") == [
         (release, count) for release, (_, count) in REAL.items()
     ]
+    # the gate's warnings (CMS's own inconsistencies) are published with the data
+    warnings = {r["release_id"]: r["warnings"] for r in doc["releases"]}
+    assert {release: [w.split(" (")[0] for w in found] for release, found in warnings.items()} == {
+        "2016-Q1": ["added_not_after_action_effective: 5"],
+        "2017-Q1": ["added_not_after_action_effective: 6"],
+        "2019-Q1": ["action_effective_date_present: 1", "added_not_after_action_effective: 5"],
+    }
+    assert warnings["2019-Q1"][0] == (
+        "action_effective_date_present: 1 (A5513 action_effective_date=(blank))")
+    assert hcpcs("status", "--data-dir", str(data_dir))[0] == 0
+    status = hcpcs("status", "--data-dir", str(data_dir))[1]
+    assert {r["release_id"]: r["warnings"] for r in status["releases"]} == {
+        "2016-Q1": 1, "2017-Q1": 1, "2019-Q1": 2}
     # 2016 -> 2017: A4720 changed its long description under action N (a silent change)
     assert query(data_dir, """SELECT action_code, silent FROM code_changes
                               WHERE release_id = '2017-Q1' AND code = 'A4720'

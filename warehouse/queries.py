@@ -7,7 +7,7 @@ import polars as pl
 
 
 def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per release: counts, and what changed in it (by change type, silent changes)."""
+    """One row per release: counts, what changed in it (by type, silent), gate warnings."""
     return con.sql(
         """SELECT r.release_id, r.effective, r.superseded_by, r.code_count, r.procedure_count,
                   r.modifier_count, r.reject_count,
@@ -19,8 +19,14 @@ def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                   count(x.code) FILTER (x.change_type LIKE '%\\_changed' ESCAPE '\\')
                       AS field_changes,
                   count(x.code) FILTER (x.silent) AS silent_changes,
-                  count(DISTINCT x.code) AS codes_changed
+                  count(DISTINCT x.code) AS codes_changed,
+                  coalesce(v.warnings, 0) AS warnings
            FROM releases r LEFT JOIN code_changes x USING (release_id)
+           LEFT JOIN (SELECT release_id,
+                             count(*) FILTER (result->>'severity' = 'warning'
+                                              AND NOT CAST(result->>'success' AS BOOLEAN))
+                                 AS warnings
+                      FROM validation_results GROUP BY 1) v USING (release_id)
            GROUP BY ALL ORDER BY min(r.release_order)"""
     ).pl()
 
