@@ -15,9 +15,9 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from transforms.layout import (
     CHUNK_LENGTH,
@@ -71,15 +71,18 @@ def to_utf8(data: bytes, max_spans: int = 16) -> bytes:
 
 
 def _lines(data: bytes) -> pl.DataFrame:
-    """One row per physical line (CRLF or LF), 1-based line numbers, line ending removed."""
-    body = data.removesuffix(b"\n")  # the final line ending does not open another line
-    parts = pc.split_pattern(pa.array([body], pa.large_binary()), b"\n")
-    text = pl.Series("text", pc.list_flatten(parts).cast(pa.large_string()))
-    return (
-        pl.DataFrame({"text": text if data else text.clear()})
-        .with_row_index("line", offset=1)
-        .with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_chars_end("\r"))
-    )
+    """One row per physical line (CRLF or LF), 1-based line numbers, line ending removed.
+
+    The lines are views into ``data`` itself, cut at each ``\\n`` (found by numpy): no copy.
+    """
+    cuts = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n")) + 1  # after each ending
+    if data and not data.endswith(b"\n"):
+        cuts = np.append(cuts, len(data))  # the last line has no line ending
+    offsets = np.concatenate([np.zeros(1, np.int64), cuts])
+    text = pa.LargeStringArray.from_buffers(len(cuts), pa.py_buffer(offsets), pa.py_buffer(data))
+    return pl.DataFrame(
+        {"line": pl.int_range(1, len(text) + 1, dtype=pl.Int64, eager=True), "text": text}
+    ).with_columns(pl.col("text").str.strip_chars_end("\r\n"))
 
 
 def _position(char: int, ascii_only: bool) -> int | pl.Expr:
@@ -140,10 +143,11 @@ _CHECKS: list[tuple[pl.Expr, pl.Expr]] = [
     ),
     (
         _CONT
-        & (pl.col("record_id").replace_strict(_CONTINUES, default="") != pl.col("group_record_id")),
-        _msg(
-            "record id {} cannot continue a record with id {}", "record_id", "group_record_id"
+        & ~pl.any_horizontal(
+            (pl.col("record_id") == cont) & (pl.col("group_record_id") == first)
+            for cont, first in _CONTINUES.items()
         ),
+        _msg("record id {} cannot continue a record with id {}", "record_id", "group_record_id"),
     ),
     (
         _CONT & (pl.col("previous_seq").cast(pl.Int32, strict=False) + 100 != _SEQ_N),
@@ -162,14 +166,17 @@ def _records(lines: pl.DataFrame, ascii_only: bool) -> pl.DataFrame:
         name: _cut(FIELDS[name].start - 1, FIELDS[name].length, ascii_only)
         for name in ("code", "sequence_number", "record_id")
     }
+    beyond_chunk = _cut(_CHUNK.end, None, ascii_only)
     rec = lines.with_columns(
         code=structure["code"].str.strip_chars(),
         sequence_number=structure["sequence_number"],
         record_id=structure["record_id"],
     ).with_columns(
         group=_IS_FIRST.cum_sum().set_sorted(),
-        # only continuation lines are checked, and null on first lines is much cheaper to strip
-        beyond_chunk=pl.when(_CONT).then(_cut(_CHUNK.end, None, ascii_only)),
+        # checked on continuation lines only; the usual 229 spaces are null: no need to strip them
+        beyond_chunk=pl.when(_CONT & (beyond_chunk != " " * (RECORD_LENGTH - _CHUNK.end))).then(
+            beyond_chunk
+        ),
     )
     at_first = {
         c: pl.when(_IS_FIRST).then(pl.col(c)).forward_fill() for c in ("code", "line", "record_id")
@@ -282,7 +289,8 @@ def _codes(good: pl.DataFrame, ascii_only: bool) -> pl.DataFrame:
     chunk = _cut(_CHUNK.start - 1, CHUNK_LENGTH, ascii_only).str.strip_chars_end()
     # Groups are contiguous and in file order, as are their first lines: stack, don't join.
     per_code = (
-        good.select("group", chunk=pl.when(chunk != "").then(chunk))
+        good.select("group", chunk=chunk)
+        .with_columns(pl.when(pl.col("chunk") != "").then(pl.col("chunk")).alias("chunk"))
         .group_by("group", maintain_order=True)
         .agg(long_description=pl.col("chunk"), line_count=pl.len().cast(pl.Int32))
     )
@@ -322,7 +330,7 @@ def parse_anweb(data: bytes) -> ParseResult:
     first_record = lines.filter("is_record").select(pl.col("line").min()).item()
     first_record = first_record if first_record is not None else len(lines) + 1
     before = pl.col("line") < first_record
-    other = lines.filter(~pl.col("is_record") & pl.col("text").str.contains(r"\S"))
+    other = lines.filter(~pl.col("is_record")).filter(pl.col("text").str.contains(r"\S"))
     preamble = other.filter(before).select("line", "text")
     stray = other.filter(~before).select(
         "line",
