@@ -42,6 +42,9 @@ class GateSettings:
     max_vanished_share: float = 0.10
     max_description_changed_share: float = 0.25
     sample_size: int = 10
+    #: Run every check in GX's cheap pass/fail format first and count only what failed (half the
+    #: time; same outcomes). False runs every check in full.
+    quick_first: bool = True
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,16 @@ def test_data_docs_written_offline(gates, tmp_path: Path) -> None:
     page = next((reports / "data_docs" / "validations" / "hcpcs_codes").rglob("*.html"))
     assert "added_after_action_effective" in page.read_text()
     assert "analytics_enabled: false" in (reports / "gx" / "great_expectations.yml").read_text()
+
+
+def test_quick_first_gives_the_same_outcomes_as_full_results(gates, real_parsed) -> None:
+    """Counting only what failed (the default) reports exactly what counting everything does."""
+    full = run_gate(real_parsed["2019-Q1"].codes, previous=real_parsed["2017-Q1"].codes,
+                    settings=GateSettings(quick_first=False), release_id="2019-Q1")
+    assert full.outcomes == gates["2019-Q1"].outcomes
+    sizes = {n: gates["2019-Q1"].outcome(n).element_count for n in (
+        "code_unique", "procedure_code_format", "modifier_code_format",
+        "discontinued_has_termination_date", "vanished_codes_share")}
+    assert sizes == {"code_unique": 6800, "procedure_code_format": 6440,
+                     "modifier_code_format": 360, "discontinued_has_termination_date": 49,
+                     "vanished_codes_share": 6498}
