@@ -246,8 +246,8 @@ def test_real_releases_over_http(real_run) -> None:
     }
     assert warnings["2019-Q1"][0] == (
         "action_effective_date_present: 1 (A5513 action_effective_date=(blank))")
-    assert hcpcs("status", "--data-dir", str(data_dir))[0] == 0
-    status = hcpcs("status", "--data-dir", str(data_dir))[1]
+    code, status = hcpcs("status", "--data-dir", str(data_dir))
+    assert code == 0
     assert {r["release_id"]: r["warnings"] for r in status["releases"]} == {
         "2016-Q1": 1, "2017-Q1": 1, "2019-Q1": 2}
     # 2016 -> 2017: A4720 changed its long description under action N (a silent change)

@@ -79,7 +79,7 @@ def test_different_zip_for_a_published_id_is_refused(tmp_path: Path) -> None:
 
 
 def test_bad_release_id_and_wrong_schema_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(pub.PublishError, match="'2019Q1' is not YYYY-Qn"):
+    with pytest.raises(pub.PublishError, match="invalid release id '2019Q1': expected YYYY-Qn"):
         publish(tmp_path, "2019Q1", codes_frame(ROWS))
     with pytest.raises(pub.PublishError, match=r"missing \['betos'\]"):
         publish(tmp_path, "2019-Q1", codes_frame(ROWS).drop("betos"))

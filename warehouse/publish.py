@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from sources.release import ReleaseIdError, quarter_of, release_sort_key
 from transforms.layout import CODES_SCHEMA, REJECTS_SCHEMA
 from warehouse.files import atomic_write_bytes, write_parquet
 from warehouse.lock import publish_lock
@@ -31,7 +31,6 @@ RELEASES_DIR = Path("parquet") / "releases"
 MANIFEST = "manifest.json"
 PROVENANCE_KEYS = ("source_url", "sha256", "member_name", "quarter", "fetched_at")
 
-_RELEASE_ID = re.compile(r"^(\d{4})-Q([1-4])(?:r([2-9]|[1-9]\d+))?$")
 
 
 class PublishError(ValueError):
@@ -46,19 +45,11 @@ class PublishResult:
 
 
 def release_key(release_id: str) -> tuple[int, int, int]:
-    """Sort key (year, quarter, revision); ``2026-Q1`` is revision 1, ``2026-Q1r2`` revision 2."""
-    m = _RELEASE_ID.match(release_id)
-    if not m:
-        raise PublishError(
-            f"release id {release_id!r} is not YYYY-Qn or YYYY-QnrN (e.g. 2019-Q1, 2026-Q1r2)"
-        )
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
-
-
-def quarter_of(release_id: str) -> str:
-    """The quarter a release belongs to: ``2026-Q1r2`` -> ``2026-Q1``."""
-    year, quarter, _ = release_key(release_id)
-    return f"{year}-Q{quarter}"
+    """Sort key (year, quarter, revision); a malformed id is a ``PublishError``."""
+    try:
+        return release_sort_key(release_id)
+    except ReleaseIdError as exc:
+        raise PublishError(str(exc)) from None
 
 
 def release_dir(data_dir: Path, release_id: str) -> Path:
