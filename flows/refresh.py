@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 
 from flows import tasks
 from flows.progress import reporter
@@ -98,7 +99,8 @@ def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild:
     data_dir = Path(data_dir)
     started = time.monotonic()
     summary = RunSummary(flow_name, source, str(data_dir),
-                         datetime.now(UTC).isoformat(timespec="seconds"))
+                         datetime.now(UTC).isoformat(timespec="seconds"),
+                         flow_run_id=str(flow_run.get_id() or ""))
     try:
         entries = tasks.discover_releases(source, data_dir)
     except Exception as exc:

@@ -49,6 +49,7 @@ class RunSummary:
     source: str
     data_dir: str
     started_at: str
+    flow_run_id: str = ""  # the Prefect flow run (empty when answered without Prefect)
     finished_at: str = ""
     seconds: float = 0.0
     releases: list[ReleaseOutcome] = field(default_factory=list)

@@ -11,6 +11,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import duckdb
 import pytest
@@ -76,16 +77,18 @@ def test_demo_run_publishes_every_quarter(demo_run) -> None:
 
 def test_demo_run_leaves_artifact_and_run_report(demo_run) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     data_dir, _, doc = demo_run
     assert last_run(data_dir).to_dict() == doc
+    this_run = ArtifactFilterFlowRunId(any_=[UUID(doc["flow_run_id"])])
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["hcpcs-refresh"]))
-        )
-    texts = [a.data for a in artifacts]
-    assert any("| 2024-Q3r2 | published | 188 |" in t for t in texts)
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=this_run))
+    assert [a.key for a in artifacts] == ["hcpcs-refresh"]
+    table = artifacts[0].data
+    assert table.startswith("# HCPCS refresh: 9 release(s) published\n")
+    assert "| 2024-Q3r2 | published | 188 | 0 | - | - |" in table
+    assert "| reused | 1 |" in table
 
 
 def test_second_run_with_nothing_new_changes_nothing(demo_run) -> None:
@@ -120,13 +123,19 @@ def test_status_diff_and_code_commands(demo_run) -> None:
     assert result.exit_code == 1 and "ZZ999: not in any published release" in result.output
 
 
-def test_deployment_is_scheduled_weekly() -> None:
+def test_deployment_registers_with_its_schedule() -> None:
+    from prefect.client.orchestration import get_client
+
     from flows.deploy import refresh_deployment
 
     deployment = refresh_deployment(name="weekly", cron="0 6 * * 1", source="cms",
                                     data_dir=Path("/srv/hcpcs"))
-    assert [s.schedule.cron for s in deployment.schedules] == ["0 6 * * 1"]
-    assert deployment.parameters == {"source": "cms", "data_dir": "/srv/hcpcs"}
+    deployment_id = deployment.apply()  # what `hcpcs serve` registers before serving
+    with get_client(sync_client=True) as client:
+        stored = client.read_deployment(deployment_id)
+    assert stored.name == "weekly"
+    assert [s.schedule.cron for s in stored.schedules] == ["0 6 * * 1"]
+    assert stored.parameters == {"source": "cms", "data_dir": "/srv/hcpcs"}
 
 
 def test_only_network_failures_are_retried() -> None:
@@ -184,6 +193,22 @@ def test_corrupt_releases_among_good_ones(tmp_path: Path) -> None:
     assert [p for p in data_dir.rglob("*") if p.is_file() and ".tmp" in str(p)] == []
     assert query(data_dir, "SELECT release_id FROM releases ORDER BY 1") == [
         ("2024-Q1",), ("2024-Q3",)]
+    # the same run again: the failed release is tried again, its parse comes from the cache
+    code, again = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
+    assert code == EXIT_FAILED
+    assert task_states(again["flow_run_id"]) == {
+        "parse 2024-Q2": "Cached", "validate 2024-Q2": "Completed"}
+
+
+def task_states(flow_run_id: str) -> dict[str, str]:
+    """Task run name -> state name, for the parse and validate tasks of one flow run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])))
+    return {r.name: r.state.name for r in runs if r.name.startswith(("parse", "validate"))}
 
 
 # --- the real CMS releases, served over HTTP -------------------------------------------------
