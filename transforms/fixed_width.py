@@ -345,6 +345,7 @@ def parse_anweb(data: bytes) -> ParseResult:
     rec = lines.filter("is_record").select(
         "line", "text", bytes=pl.col("text").cast(pl.Binary), length=pl.col("text").str.len_chars()
     )
+    # a line never has fewer bytes than characters: equal sums mean every record line is ASCII
     ascii_only = rec["length"].sum() == rec["bytes"].bin.size().sum()
     rec = _records(rec, ascii_only)
     if rec["bad"].any():
