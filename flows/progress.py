@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 class Reporter:
@@ -52,7 +57,7 @@ def reporting(new: Reporter) -> Iterator[Reporter]:
 class RichReporter(Reporter):
     """Two bars on stderr: releases of the current phase, and bytes of the current download."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -61,11 +66,11 @@ class RichReporter(Reporter):
             BarColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
             transient=True,
         )
-        self._phase: object | None = None
-        self._bytes: object | None = None
+        self._phase: TaskID | None = None
+        self._bytes: TaskID | None = None
         self._label, self._done, self._total = "", 0, 0
         self._progress.start()
 

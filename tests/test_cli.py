@@ -89,3 +89,25 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["backfill", "--first", "2019-Q5", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "2019-Q5" in result.stderr
+
+
+def test_progress_bars_show_releases_and_bytes() -> None:
+    import io
+
+    from rich.console import Console
+
+    from flows.progress import RichReporter, reporter, reporting
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    with reporting(RichReporter(console)) as bars:
+        assert reporter() is bars
+        bars.releases(2, "fetching")
+        bars.release("2019-Q1", "downloading")
+        bars.download(1024 * 1024, None)  # a server that does not announce the size
+        bars.download(2 * 1024 * 1024, 4 * 1024 * 1024)
+        bars.advance()
+    shown = out.getvalue()  # every frame drawn, the last one when the run closed the bars
+    assert "fetching: 2019-Q1 downloading" in shown
+    assert "1/2" in shown and "2.0/4.0 MB" in shown
+    assert type(reporter()).__name__ == "Reporter"  # silent again after the run
