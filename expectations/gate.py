@@ -5,7 +5,7 @@ Great Expectations on an ephemeral, in-memory context and returns a ``GateResult
 False when any error-severity expectation failed. ``to_dict()`` is what ``validation.json`` holds
 (one ``results`` entry per expectation, for DuckDB's ``validation_results``), ``summary_text()``
 is what the command line prints, and ``expectations.docs.build_data_docs`` renders the same run
-as GX Data Docs. GX is imported inside ``run_gate`` only (it costs seconds to import).
+as GX Data Docs. GX is imported inside the functions that run it (it costs seconds to import).
 """
 
 from __future__ import annotations
@@ -55,7 +55,11 @@ class ExpectationOutcome:
 
 @dataclass(frozen=True)
 class GateResult:
-    """The gate's verdict on one release: ``passed`` means no error-severity expectation failed."""
+    """The gate's verdict on one release: ``passed`` means no error-severity expectation failed.
+
+    ``outcomes`` has one entry per expectation in suite order; ``gx_results`` keeps GX's own
+    validation results (one per batch) for ``build_data_docs`` and is left out of ``to_dict``.
+    """
 
     release_id: str | None
     code_count: int

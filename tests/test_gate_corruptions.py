@@ -52,6 +52,12 @@ def overwrite(data: bytes, code: str, column: int, text: str) -> bytes:
     return data[:pos] + text.encode() + data[pos + len(text):]
 
 
+def with_value(codes: pl.DataFrame, code: str, column: str, value: str) -> pl.DataFrame:
+    """The frame with ``column`` of ``code`` set to ``value``."""
+    hit = pl.col("code") == code
+    return codes.with_columns(pl.when(hit).then(pl.lit(value)).otherwise(column).alias(column))
+
+
 def reparse(data: bytes) -> pl.DataFrame:
     parsed = parse_anweb(data)
     assert parsed.rejects.height == 0  # the damage is in the fields, not the record structure
@@ -59,11 +65,7 @@ def reparse(data: bytes) -> pl.DataFrame:
 
 
 def test_coverage_code_outside_domain(codes, clean) -> None:
-    bad = codes.with_columns(
-        coverage_code=pl.when(pl.col("code") == "S2107").then(pl.lit("X"))
-        .otherwise("coverage_code")
-    )
-    result = run_gate(bad, release_id="2019-Q1")
+    result = run_gate(with_value(codes, "S2107", "coverage_code", "X"), release_id="2019-Q1")
     assert findings(result, clean) == {
         "coverage_code_in_domain": ("error", 1, (Sample("S2107", "coverage_code", "X"),)),
     }
@@ -103,10 +105,7 @@ def test_impossible_date(cms_dir: Path, clean) -> None:
 
 def test_pricing_00_with_multiple_pricing_a_is_a_warning(codes, clean) -> None:
     """CMS itself did this (J3290, Oct 2025), so it is recorded but does not stop publishing."""
-    bad = codes.with_columns(
-        multiple_pricing_indicator=pl.when(pl.col("code") == "S2107").then(pl.lit("A"))
-        .otherwise("multiple_pricing_indicator")
-    )
+    bad = with_value(codes, "S2107", "multiple_pricing_indicator", "A")
     result = run_gate(bad, release_id="2019-Q1")
     assert findings(result, clean) == {
         "pricing_00_99_means_multiple_pricing_9": (
