@@ -27,11 +27,11 @@ from prefect.runtime import flow_run
 from flows import tasks
 from flows.progress import reporter
 from flows.summary import ReleaseOutcome, RunSummary
-from sources.catalog import CatalogEntry
 from sources.fetch import FetchResult
 from sources.release import release_sort_key
 from warehouse import publish as pub
-from warehouse.history import DB_NAME
+from warehouse.history import database_is_current
+from warehouse.lock import publish_lock
 from warehouse.queries import changes_by_type
 
 
@@ -39,9 +39,21 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _fetch_all(entries: list[CatalogEntry], data_dir: Path,
+def _fetch_all(source: str, data_dir: Path, releases: tuple[str, str] | None,
                outcomes: list[ReleaseOutcome]) -> list[FetchResult]:
-    """Every entry into the raw store, oldest release first; failures become outcomes."""
+    """Every release file the source offers (within ``releases``) into the raw store, oldest
+    release first; a source or file that fails becomes a failed outcome."""
+    try:
+        entries = tasks.discover_releases(source, data_dir)
+    except Exception as exc:
+        outcomes.append(ReleaseOutcome("?", "failed", source_url=source, stage="discover",
+                                       message=_error_text(exc)))
+        return []
+    if releases:
+        lo, hi = (release_sort_key(r) for r in releases)
+        entries = [e for e in entries
+                   if e.release is None or lo <= release_sort_key(e.release) <= hi]
+    get_run_logger().info("%d release file(s) offered by %s", len(entries), source)
     progress = reporter()
     progress.releases(len(entries), "fetching")
     fetched = []
@@ -92,6 +104,22 @@ def _process(f: FetchResult, data_dir: Path) -> ReleaseOutcome:
     return out
 
 
+def _rebuild(data_dir: Path, summary: RunSummary, published_now: list[str]) -> None:
+    """Rebuild history once; a failure is reported (and retried by the next run), not raised."""
+    reporter().release("history", "rebuilding")
+    try:
+        rebuilt = tasks.rebuild_history(data_dir)
+    except Exception as exc:
+        summary.releases.append(ReleaseOutcome("history", "failed", stage="rebuild",
+                                               message=_error_text(exc)))
+        return
+    summary.rebuilt, summary.database = True, str(rebuilt.database)
+    summary.totals = {"releases": rebuilt.releases, "codes": rebuilt.codes,
+                      "versions": rebuilt.versions, "changes": rebuilt.changes}
+    with duckdb.connect(str(rebuilt.database), read_only=True) as con:
+        summary.changes_by_type = changes_by_type(con, published_now)
+
+
 def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild: bool,
                  releases: tuple[str, str] | None = None) -> RunSummary:
     """The body both flows share (must run inside a flow: it calls tasks)."""
@@ -101,38 +129,22 @@ def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild:
     summary = RunSummary(flow_name, source, str(data_dir),
                          datetime.now(UTC).isoformat(timespec="seconds"),
                          flow_run_id=str(flow_run.get_id() or ""))
-    try:
-        entries = tasks.discover_releases(source, data_dir)
-    except Exception as exc:
-        summary.releases.append(ReleaseOutcome("?", "failed", source_url=source,
-                                               stage="discover", message=_error_text(exc)))
-        entries = []
-    if releases:
-        lo, hi = (release_sort_key(r) for r in releases)
-        entries = [e for e in entries if e.release is None
-                   or lo <= release_sort_key(e.release) <= hi]
-    logger.info("%s: %d release file(s) offered by %s", flow_name, len(entries), source)
-    fetched = _fetch_all(entries, data_dir, summary.releases)
-    todo = [f for f in fetched if not pub.is_published(data_dir, f.release_id, f.sha256)]
-    summary.releases += [ReleaseOutcome(f.release_id, "unchanged", source_url=f.source_url,
-                                        sha256=f.sha256) for f in fetched if f not in todo]
-    reporter().releases(len(todo), "processing")
-    for f in todo:
-        outcome = _process(f, data_dir)
-        summary.releases.append(outcome)
-        logger.log(40 if outcome.status == "failed" else 20, "%s %s%s", f.release_id,
-                   outcome.status, f": {outcome.message}" if outcome.message else "")
-        reporter().advance()
-    published_now = [r.release_id for r in summary.releases if r.status == "published"]
-    has_db = (data_dir / DB_NAME).exists()
-    if published_now or ((always_rebuild or not has_db) and pub.published_releases(data_dir)):
-        reporter().release("history", "rebuilding")
-        rebuilt = tasks.rebuild_history(data_dir)
-        summary.rebuilt, summary.database = True, str(rebuilt.database)
-        summary.totals = {"releases": rebuilt.releases, "codes": rebuilt.codes,
-                          "versions": rebuilt.versions, "changes": rebuilt.changes}
-        with duckdb.connect(str(rebuilt.database), read_only=True) as con:
-            summary.changes_by_type = changes_by_type(con, published_now)
+    with publish_lock(data_dir):  # one run at a time per data directory
+        fetched = _fetch_all(source, data_dir, releases, summary.releases)
+        todo = [f for f in fetched if not pub.is_published(data_dir, f.release_id, f.sha256)]
+        summary.releases += [ReleaseOutcome(f.release_id, "unchanged", source_url=f.source_url,
+                                            sha256=f.sha256) for f in fetched if f not in todo]
+        reporter().releases(len(todo), "processing")
+        for f in todo:
+            outcome = _process(f, data_dir)
+            summary.releases.append(outcome)
+            logger.log(40 if outcome.status == "failed" else 20, "%s %s%s", f.release_id,
+                       outcome.status, f": {outcome.message}" if outcome.message else "")
+            reporter().advance()
+        published_now = [r.release_id for r in summary.releases if r.status == "published"]
+        if published_now or ((always_rebuild or not database_is_current(data_dir))
+                             and pub.published_releases(data_dir)):
+            _rebuild(data_dir, summary, published_now)
     summary.releases.sort(key=lambda r: (r.release_id == "?", r.release_id))
     summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     summary.seconds = round(time.monotonic() - started, 2)

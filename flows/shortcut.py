@@ -17,13 +17,13 @@ from sources.catalog import resolve_source
 from sources.fetch import local_path
 from sources.rawstore import RawStore, sha256_file
 from warehouse import publish as pub
-from warehouse.history import DB_NAME
+from warehouse.history import DB_NAME, database_is_current
 
 
 def nothing_new(source: str, data_dir: Path) -> RunSummary | None:
     """The no-op run's summary if the source is local and entirely published; else None."""
     data_dir = Path(data_dir)
-    if not (data_dir / DB_NAME).exists():
+    if not database_is_current(data_dir):
         return None
     started, clock = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
     try:

@@ -7,6 +7,8 @@ import functools
 import http.server
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -359,3 +361,45 @@ def test_backfill_in_another_order_gives_the_same_history(real_run, tmp_path: Pa
     for table in ("codes", "code_history", "code_changes"):
         sql = f"SELECT * FROM {table} ORDER BY ALL"
         assert query(data_dir, sql) == query(in_order, sql), table
+
+
+def test_failed_rebuild_is_reported_and_redone_by_the_next_run(tmp_path: Path) -> None:
+    from flows.refresh import refresh
+
+    folder = tmp_path / "zips"
+    folder.mkdir()
+    for p in write_demo_releases(tmp_path / "demo")[:2]:
+        shutil.copy(p, folder / p.name)
+    data_dir = tmp_path / "data"
+    (data_dir / DB_NAME).mkdir(parents=True)  # the database cannot be swapped in
+    first = refresh(source=str(folder), data_dir=str(data_dir))
+    assert first["exit_code"] == EXIT_FAILED and not first["rebuilt"]
+    history = next(r for r in first["releases"] if r["release_id"] == "history")
+    assert (history["status"], history["stage"]) == ("failed", "rebuild")
+    assert [r["status"] for r in first["releases"] if r["release_id"] != "history"] == [
+        "published", "published"]
+    (data_dir / DB_NAME).rmdir()
+    code, again = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
+    assert code == EXIT_NOTHING_NEW and again["rebuilt"]  # nothing new, but history caught up
+    assert query(data_dir, "SELECT count(*) FROM releases") == [(2,)]
+
+
+def test_a_second_publisher_is_refused_clearly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from warehouse.lock import publish_lock\n"
+         f"with publish_lock({str(data_dir)!r}):\n    print('held', flush=True)\n"
+         "    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        result = runner.invoke(app, ["run", "--data-dir", str(data_dir)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == EXIT_FAILED
+    assert "the refresh flow could not run: LockBusyError: another publisher holds" in (
+        result.stderr)
+    assert f"(pid {holder.pid})" in result.stderr
+    assert not (data_dir / "parquet").exists()

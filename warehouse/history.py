@@ -252,6 +252,18 @@ def rebuild(data_dir: Path, domains: Mapping[str, Any] | None = None) -> Rebuild
         return summarize(final)
 
 
+def database_is_current(data_dir: Path) -> bool:
+    """True if hcpcs.duckdb exists and holds exactly the published releases (a rebuild that
+    failed after a publish leaves it behind; the next run must rebuild)."""
+    db = Path(data_dir) / DB_NAME
+    try:
+        with duckdb.connect(str(db), read_only=True) as con:
+            built = {r for (r,) in con.execute("SELECT release_id FROM releases").fetchall()}
+    except duckdb.Error:  # missing, unreadable or not ours
+        return False
+    return built == {m["release_id"] for m in published_releases(data_dir)}
+
+
 def summarize(db: Path) -> RebuildSummary:
     with duckdb.connect(str(db), read_only=True) as con:
         one = con.execute(
