@@ -34,7 +34,7 @@ DATA_DIR = typer.Option(
 )
 JSON = typer.Option(False, "--json", help="Print JSON on stdout instead of text (for scripts).")
 EXAMPLE_QUERIES = """\
-Next: hcpcs status | hcpcs code {code} | hcpcs diff {first} {last}   (add --data-dir {data})
+Next: hcpcs status | hcpcs code {code} | hcpcs diff {first} {last}{data}
 Query the database (read-only) from Python, e.g.
   python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql('FROM releases').show()"
 Queries to try:
@@ -143,8 +143,9 @@ def _examples(db: Path) -> str:
             """SELECT min_by(release_id, history_seq), max_by(release_id, history_seq),
                       max(effective_from) + INTERVAL 14 DAY FROM releases WHERE effective"""
         ).fetchone()
+    where = "" if db.parent == Path("data") else f"   (add --data-dir {db.parent})"
     return EXAMPLE_QUERIES.format(code="J0135", first=first, last=last, day=day.date(),
-                                  db=db, data=db.parent)
+                                  db=db, data=where)
 
 
 def _run_flow(
@@ -157,6 +158,9 @@ def _run_flow(
 
     flow = {"refresh": refresh, "backfill": backfill}[flow_name]
     show = not quiet and sys.stderr.isatty()
+    if not quiet:
+        typer.echo(f"{flow_name}: starting Prefect (its local server takes 10-20 s to start)...",
+                   err=True)
     try:
         with reporting(RichReporter() if show else Reporter()):
             result = flow(data_dir=str(data_dir), **params)
