@@ -64,6 +64,7 @@ def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
     reports_dir = Path(reports_dir).resolve()
     reports_dir.mkdir(parents=True, exist_ok=True)
     ctx = _context(reports_dir)
+    keys = []
     for validation in result.gx_results:
         ctx.suites.add_or_update(_stored_suite(validation))
         key = ValidationResultIdentifier(
@@ -72,5 +73,7 @@ def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
             batch_identifier=result.release_id or "release",
         )
         ctx.validation_results_store.set(key, validation)
-    ctx.build_data_docs(site_names=[SITE_NAME])
+        keys.append(key)
+    # render this run's pages (and the index), not every page of every earlier run again
+    ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=keys)
     return reports_dir / "data_docs" / "index.html"
