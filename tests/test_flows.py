@@ -91,6 +91,8 @@ def test_demo_run_leaves_artifact_and_run_report(demo_run) -> None:
     assert table.startswith("# HCPCS refresh: 9 release(s) published\n")
     assert "| 2024-Q3r2 | published | 188 | 0 | - | - |" in table
     assert "| reused | 1 |" in table
+    docs = (data_dir / "reports" / "data_docs" / "index.html").read_text()
+    assert all(q.release in docs for q in DEMO_QUARTERS)  # GX Data Docs of every release
 
 
 def test_second_run_with_nothing_new_changes_nothing(demo_run) -> None:
