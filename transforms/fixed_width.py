@@ -7,9 +7,13 @@ characters, or a modifier right-justified in columns 4-5), a sequence number and
 continuations, 4 or 8) are checked as a group; any structural break rejects the whole group, so a
 code is published complete or not at all.
 
-Speed (figures in the README): everything is column-wise Polars, no row loops; lines are views
-into the decoded bytes; fields are byte slices (records are ASCII); columns 120-320, which repeat
-across codes, are typed once per distinct block.
+Speed (figures in the README): no row loops, and few calls. The file is read as cp1252 bytes (one
+byte per character, so a record column is a byte offset on any line) with numpy: lines are cut at
+each ``\n``, and the record lines' columns are copied into (lines x columns) byte arrays, from
+which every field, cut and right-trimmed in one pyarrow call per group of fields, becomes an Arrow
+string array; only text that is kept is re-encoded as UTF-8. Columns 120-320, which repeat across
+codes, are typed once per distinct block. The structural checks run as numpy on the bytes; only a
+file that breaks a rule pays for the Polars checks that name the break.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.lib.stride_tricks import sliding_window_view
 
 from transforms.layout import (
     CHUNK_LENGTH,
     CODES_SCHEMA,
     DATA_FIELDS,
+    DERIVED_COLUMNS,
     FIELDS,
     LAYOUT,
     RECORD_LENGTH,
@@ -38,6 +45,16 @@ _RECORD_SHAPE = r"^(?:[A-Z0-9]{5}|   [A-Z0-9]{2}).{5}[3478]"
 _FIRST_IDS = ["3", "7"]
 _CONTINUES = {"4": "3", "8": "7"}  # continuation record id -> the first-line id it continues
 _CHUNK = FIELDS["long_description"]
+_NOT_A_RECORD = "line does not have the shape of a record"
+_STRUCTURE_END = FIELDS["record_id"].end  # code, sequence number and record id: columns 1-11
+_FIRST_BYTES = np.frombuffer("".join(_FIRST_IDS).encode(), np.uint8)
+_CONTINUED_BY = np.zeros(256, np.uint8)  # record id byte -> the first-line id byte it continues
+_CONTINUED_BY[[ord(c) for c in _CONTINUES]] = [ord(f) for f in _CONTINUES.values()]
+# Columns 120-320 (pricing, references, coverage, dates, action...) repeat across codes: the 6,800
+# codes of 2019 carry 2,092 distinct blocks of them.
+_BLOCK_START = FIELDS["short_description"].end  # 0-based start of the block
+_OWN_FIELDS = tuple(f for f in DATA_FIELDS if f.type != "chunk" and f.end <= _BLOCK_START)
+_BLOCK_FIELDS = tuple(f for f in LAYOUT if f.start > _BLOCK_START)
 
 
 @dataclass(frozen=True)
@@ -74,19 +91,164 @@ def to_utf8(data: bytes, max_spans: int = 16) -> bytes:
     return data.decode("cp1252", errors="replace").encode()
 
 
-def _lines(data: bytes) -> pl.DataFrame:
-    """One row per physical line (CRLF or LF), 1-based line numbers, line ending removed.
+# The file is read as cp1252 bytes, where one character is one byte: a record column is a byte
+# offset on every line, ASCII or not, and only the text that is kept is re-encoded as UTF-8.
+_BOM = b"\xef\xbb\xbf"
+_SPACE = ord(" ")
+_CP1252 = [bytes([b]).decode("cp1252", errors="replace") for b in range(256)]
+_UTF8_LENGTH = np.array([len(c.encode()) for c in _CP1252])  # undefined bytes -> U+FFFD
+_ALNUM = np.isin(np.arange(256), list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+# the cp1252 characters Polars' ``strip_chars`` and regex ``\\s`` treat as white space
+_WHITE_SPACE = "\t\n\v\f\r \xa0"
+_RECORD_IDS = np.frombuffer("".join([*_FIRST_IDS, *_CONTINUES]).encode(), np.uint8)
 
-    The lines are views into ``data`` itself, cut at each ``\\n`` (found by numpy): no copy.
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros(1, np.int64), np.cumsum(lengths, dtype=np.int64)])
+
+
+def _solid(block: np.ndarray) -> np.ndarray:
+    """Bytes that are not white space. White space is tab..CR (9-13), space and 0xA0 (no-break
+    space): the cp1252 characters Polars' ``strip_chars`` and regex ``\\s`` treat as white space."""
+    return (block != _SPACE) & (block - np.uint8(9) > 4) & (block != 0xA0)
+
+
+def _strings(
+    data: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None = None
+) -> pa.LargeStringArray:
+    """Arrow strings from cp1252 bytes cut at ``offsets`` (null where not ``valid``).
+
+    ASCII bytes are used as they are; otherwise the bytes are decoded and re-encoded as UTF-8 in
+    one go, and each offset moves by the UTF-8 lengths of the characters before it.
     """
-    cuts = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n")) + 1  # after each ending
-    if data and not data.endswith(b"\n"):
-        cuts = np.append(cuts, len(data))  # the last line has no line ending
-    offsets = np.concatenate([np.zeros(1, np.int64), cuts])
-    text = pa.LargeStringArray.from_buffers(len(cuts), pa.py_buffer(offsets), pa.py_buffer(data))
-    return pl.DataFrame(
-        {"line": pl.int_range(1, len(text) + 1, dtype=pl.Int64, eager=True), "text": text}
-    ).with_columns(pl.col("text").str.strip_chars_end("\r\n"))
+    if data.size and data.max() >= 0x80:
+        offsets = _offsets(_UTF8_LENGTH[data])[offsets]
+        data = np.frombuffer(data.tobytes().decode("cp1252", errors="replace").encode(), np.uint8)
+    validity = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data), validity
+    )
+
+
+def _trimmed(
+    block: np.ndarray, strip_start: bool = False
+) -> tuple[pa.LargeStringArray, np.ndarray]:
+    """Each row of a contiguous (rows, width) byte block as a string without trailing (and, if
+    asked, leading) white space, and each one's length in bytes (0: blank)."""
+    rows, width = block.shape
+    cells = _strings(block.reshape(-1), np.arange(0, rows * width + 1, width, dtype=np.int64))
+    trim = pc.utf8_trim if strip_start else pc.utf8_rtrim
+    trimmed = trim(cells, characters=_WHITE_SPACE)
+    return trimmed, pc.binary_length(trimmed).to_numpy()
+
+
+def _rtrim(data: np.ndarray, offsets: np.ndarray) -> pa.LargeStringArray:
+    """Strings from cp1252 bytes cut at ``offsets``, without trailing white space."""
+    if data.size and data.max() >= 0x80:
+        return pc.utf8_rtrim(_strings(data, offsets), characters=_WHITE_SPACE)
+    # ASCII: the same white space minus no-break space, trimmed twice as fast
+    return pc.ascii_rtrim(_strings(data, offsets), characters=_WHITE_SPACE.replace("\xa0", ""))
+
+
+def _null_where(strings: pa.LargeStringArray, null: np.ndarray) -> pa.LargeStringArray:
+    """``strings`` with the rows where ``null`` is true set to null (no copy of the text)."""
+    validity = pa.py_buffer(np.packbits(~null, bitorder="little"))
+    _, offsets, data = strings.buffers()
+    return pa.LargeStringArray.from_buffers(
+        len(strings), offsets, data, validity, -1, strings.offset
+    )
+
+
+@dataclass(frozen=True)
+class _Text:
+    """The file's bytes and where each physical line lies in them (line ending excluded)."""
+
+    buffer: np.ndarray  # the bytes, then RECORD_LENGTH spaces: any line can be read as a record
+    starts: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def split(cls, data: bytes) -> _Text:
+        """Lines cut at each ``\\n`` (found by numpy); the ``\\r``s before it are the ending."""
+        data = data.removeprefix(_BOM)
+        buffer = np.frombuffer(data + b" " * RECORD_LENGTH, np.uint8)
+        ends = np.flatnonzero(buffer[: len(data)] == ord("\n"))
+        if data and not data.endswith(b"\n"):
+            ends = np.append(ends, len(data))  # the last line has no line ending
+        starts = np.concatenate([np.zeros(1, np.int64), ends + 1])[: len(ends)]
+        lengths = ends - starts
+        # a line can end in any number of '\r': peel them in rounds, one per round, vectorised
+        peel = np.flatnonzero(lengths > 0)
+        while peel.size:
+            peel = peel[buffer[starts[peel] + lengths[peel] - 1] == ord("\r")]
+            lengths[peel] -= 1
+            peel = peel[lengths[peel] > 0]
+        return cls(buffer, starts, lengths)
+
+    def columns(self, rows: np.ndarray, start: int, end: int) -> np.ndarray:
+        """Record columns ``start``..``end`` (0-based, end excluded) of lines ``rows`` as a
+        (rows, end - start) byte array: one copy, blank past each line's end."""
+        lengths = self.lengths[rows]
+        block = sliding_window_view(self.buffer, end - start)[self.starts[rows] + start]
+        short = np.flatnonzero(lengths < end)
+        if short.size:
+            past_end = np.arange(start, end) >= lengths[short, None]
+            block[short] = np.where(past_end, _SPACE, block[short])
+        return block
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bytes of lines ``rows``, concatenated, and where each line starts in them."""
+        lengths = self.lengths[rows]
+        offsets = _offsets(lengths)
+        at = np.repeat(self.starts[rows] - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return self.buffer[at], offsets
+
+
+def _has_record_shape(head: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``_RECORD_SHAPE`` on each line's first bytes (``.`` is any byte: a line holds no '\\n').
+
+    ``head`` has one row per column (columns 1-11), one column per line: whole-row operations.
+    """
+    code = head[FIELDS["code"].start - 1 : FIELDS["code"].end]
+    alnum = _ALNUM[code]
+    modifier = (code[:3] == _SPACE).all(axis=0) & alnum[3:].all(axis=0)
+    record_id = head[FIELDS["record_id"].start - 1]
+    return (
+        (lengths >= _STRUCTURE_END)
+        & (alnum.all(axis=0) | modifier)
+        & np.isin(record_id, _RECORD_IDS)
+    )
+
+
+def _structure_is_clean(text: _Text, records: np.ndarray, head: np.ndarray) -> bool:
+    """Whether no record line breaks any of ``_CHECKS`` (the same rules on the raw bytes).
+
+    Real files are clean, and this answers in numpy; only when it is False do the Polars checks
+    run, to find and name every break. ``head``: columns 1-11 of ``records``, one row per column.
+    """
+    if not records.size:
+        return True
+    code, seq, id_ = (FIELDS[n] for n in ("code", "sequence_number", "record_id"))
+    digits = head[seq.start - 1 : seq.end].astype(np.int64) - ord("0")
+    if (text.lengths[records] > RECORD_LENGTH).any() or ((digits < 0) | (digits > 9)).any():
+        return False
+    record_id = head[id_.start - 1]
+    first = np.isin(record_id, _FIRST_BYTES)
+    if not first[0]:
+        return False  # an orphan continuation before any first line
+    seq_number = 10 ** np.arange(seq.length - 1, -1, -1) @ digits
+    code_bytes = head[code.start - 1 : code.end].astype(np.int64)
+    code_key = 256 ** np.arange(code.length) @ code_bytes  # the five bytes as one number
+    group_first = np.flatnonzero(first)[np.cumsum(first) - 1]  # each line's first line
+    cont = np.flatnonzero(~first)
+    beyond = text.columns(records[cont], _CHUNK.end, RECORD_LENGTH)
+    return bool(
+        (seq_number[first] == 100).all()
+        and (code_key[cont] == code_key[group_first[cont]]).all()
+        and (_CONTINUED_BY[record_id[cont]] == record_id[group_first[cont]]).all()
+        and (seq_number[cont] == seq_number[cont - 1] + 100).all()
+        and ((beyond == _SPACE).all() or not _solid(beyond).any())
+    )
 
 
 def _position(char: int, ascii_only: bool) -> int | pl.Expr:
@@ -222,143 +384,237 @@ def _rejected_records(rec: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _slices(fields: tuple[Field, ...], start: int, ascii_only: bool) -> list[pl.Expr]:
-    """Raw right-trimmed text of each occurrence of ``fields`` (codes fully trimmed), '' when blank,
-    from text that begins at 0-based record column ``start``."""
-    out = []
-    for f in fields:
-        for i, offset in enumerate(f.offsets()):
-            raw = _cut(offset - start, f.length, ascii_only)
-            if f.type == "code":
-                raw = raw.str.strip_chars()
-            elif f.length > 1:
-                raw = raw.str.strip_chars_end()
-            else:  # a single character: blank is " " (or "" past the end of a trimmed line)
-                raw = pl.when(raw != " ").then(raw).otherwise(pl.lit(""))
-            out.append(raw.alias(f"{f.name}#{i}"))
-    return out
-
-
-def _as_list(values: list[pl.Expr]) -> pl.Expr:
-    """Positional list of expressions (``concat_arr`` is ~15x faster than ``concat_list`` here)."""
-    return pl.concat_arr(values).arr.to_list()
-
-
-def _typed_columns(fields: tuple[Field, ...]) -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """Typed output columns from the raw slices, and the 'unparsed value' entries they may emit."""
-    columns: list[pl.Expr] = []
-    unparsed: list[pl.Expr] = []
-    for f in fields:
-        if f.type == "filler":
-            continue
-        values = []
-        for i in range(f.occurs):
-            raw = pl.col(f"{f.name}#{i}")
-            if f.type == "date":
-                typed = pl.when(raw.str.contains(r"^\d{8}$")).then(
-                    raw.str.to_date("%Y%m%d", strict=False)
-                )
-            elif f.type == "int":
-                typed = raw.str.strip_chars_start().cast(pl.Int16, strict=False)
-            else:
-                typed = pl.when(raw != "").then(raw)
-            values.append(typed)
-            if f.type in ("date", "int"):
-                label = f.name if f.occurs == 1 else f"{f.name}[{i + 1}]"
-                bad = (raw != "") & typed.is_null()
-                unparsed.append(pl.when(bad).then(pl.struct(field=pl.lit(label), value=raw)))
-        columns.append((_as_list(values) if f.occurs > 1 else values[0]).alias(f.name))
-    for f in fields:
-        if f.type == "filler":
-            raw = pl.col(f"{f.name}#0")
-            unparsed.append(pl.when(raw != "").then(pl.struct(field=pl.lit(f.name), value=raw)))
-    return columns, unparsed
-
-
-# Columns 120-320 (pricing, references, coverage, dates, action...) repeat across codes: the 6,800
-# codes of 2019 carry 2,092 distinct blocks of them. Each distinct block is sliced and typed once
-# and joined back, which is ~3x less work than typing every code's copy.
-_BLOCK_START = FIELDS["short_description"].end  # 0-based start of the block
-_OWN_FIELDS = tuple(f for f in DATA_FIELDS if f.type != "chunk" and f.end <= _BLOCK_START)
-_BLOCK_FIELDS = tuple(f for f in LAYOUT if f.start > _BLOCK_START)
-_OWN_SLICES = {ascii: _slices(_OWN_FIELDS, 0, ascii) for ascii in (True, False)}
-_BLOCK_SLICES = {ascii: _slices(_BLOCK_FIELDS, _BLOCK_START, ascii) for ascii in (True, False)}
-_OWN_COLUMNS, _own_unparsed = _typed_columns(_OWN_FIELDS)
-_BLOCK_COLUMNS, _BLOCK_UNPARSED = _typed_columns(_BLOCK_FIELDS)
-assert not _own_unparsed, "a code's own columns are text: nothing there can fail to type"
-
-
-def _codes(good: pl.DataFrame, ascii_only: bool) -> pl.DataFrame:
-    """One row per code: fields from its first line, long description from all its lines."""
-    chunk = _cut(_CHUNK.start - 1, CHUNK_LENGTH, ascii_only).str.strip_chars_end()
-    # Groups are contiguous and in file order, as are their first lines: stack, don't join.
-    per_code = (
-        good.select("group", chunk=chunk)
-        .with_columns(pl.when(pl.col("chunk") != "").then(pl.col("chunk")).alias("chunk"))
-        .group_by("group", maintain_order=True)
-        .agg(long_description=pl.col("chunk"), line_count=pl.len().cast(pl.Int32))
+def _dates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YYYYMMDD rows of an (n, 8) byte array as days since 1970-01-01, and which are dates: eight
+    digits naming a real day (20190230 is not), exactly what ``to_date('%Y%m%d')`` accepts."""
+    d = cells.T.astype(np.int64) - ord("0")  # one row per character: whole-column operations
+    valid = ((d >= 0) & (d <= 9)).all(axis=0)
+    year, month, day = (
+        d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3],
+        d[4] * 10 + d[5],
+        d[6] * 10 + d[7],
     )
-    firsts = good.filter(_IS_FIRST).select(
-        "line", "record_id", *_OWN_SLICES[ascii_only], block=_cut(_BLOCK_START, None, ascii_only)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _MONTH_DAYS[np.clip(month - 1, 0, 11)] + (leap & (month == 2))
+    valid &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    # days from the proleptic Gregorian civil date (H. Hinnant's days_from_civil)
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    return (era * 146097 + doe - 719468).astype(np.int32), valid
+
+
+_DATE_LENGTH = 8  # YYYYMMDD
+assert all(f.length == _DATE_LENGTH for f in LAYOUT if f.type == "date")
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_UNPARSED = DERIVED_COLUMNS["unparsed_values"][0]
+
+
+@dataclass(frozen=True)
+class _Unparsed:
+    """One value that may fail to type: its label, raw text, and where it failed."""
+
+    label: str
+    raw: pa.Array
+    bad: np.ndarray
+
+
+def _cells(grid: np.ndarray, fields: list[Field], origin: int) -> tuple[np.ndarray, list[slice]]:
+    """Every occurrence of ``fields`` in a (rows, columns) byte grid whose column 0 is record
+    column ``origin``, field after field (row by row within a field), as one byte string, and
+    where each field's values are among all the values."""
+    rows, parts, where, at = len(grid), [], [], 0
+    for f in fields:
+        start = f.start - 1 - origin
+        parts.append(grid[:, start : start + f.length * f.occurs].reshape(-1))
+        where.append(slice(at, at + rows * f.occurs))
+        at += rows * f.occurs
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint8), where
+
+
+def _list(values: pa.Array, occurs: int) -> pa.Array:
+    """Consecutive runs of ``occurs`` values as positional lists."""
+    return pa.LargeListArray.from_arrays(pa.array(np.arange(0, len(values) + 1, occurs)), values)
+
+
+def _field_columns(
+    grid: np.ndarray, fields: tuple[Field, ...], origin: int
+) -> tuple[dict[str, pa.Array | pl.Series], list[_Unparsed]]:
+    """Typed columns of ``fields`` from a (rows, columns) byte grid whose column 0 is the 0-based
+    record column ``origin``, and the values that may fail to type (fillers last).
+
+    Raw text is right-trimmed (codes fully trimmed); a one-character field is blank only when it
+    is a space; blank text is null. All values of all fields are trimmed in one Arrow call
+    (per-call overhead, not bytes, is what costs here), then each field takes its slice.
+    """
+    rows = len(grid)
+    single = [f for f in fields if f.length == 1 and f.type != "code"]
+    wide = [f for f in fields if f not in single]
+    where: dict[str, tuple[pa.Array, np.ndarray, slice]] = {}  # values (null: blank), blank
+    # wide fields: right-trimmed; a value is blank when nothing is left
+    data, slices = _cells(grid, wide, origin)
+    widths = np.repeat([f.length for f in wide], [rows * f.occurs for f in wide])
+    trimmed = _rtrim(data, _offsets(widths))
+    blank = pc.equal(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    trimmed = _null_where(trimmed, blank)
+    where |= {f.name: (trimmed, blank, s) for f, s in zip(wide, slices, strict=True)}
+    # one-character fields: as they are; a value is blank when it is a space
+    data, slices = _cells(grid, single, origin)
+    blank = data == _SPACE
+    chars = _strings(data, np.arange(len(data) + 1), valid=~blank)
+    where |= {f.name: (chars, blank, s) for f, s in zip(single, slices, strict=True)}
+    # dates: typed from their digits, all date fields in one go
+    dated = [f for f in fields if f.type == "date"]
+    data, slices = _cells(grid, dated, origin)
+    days, valid = _dates(data.reshape(-1, _DATE_LENGTH))
+    dates = {f.name: (days[s], valid[s]) for f, s in zip(dated, slices, strict=True)}
+
+    columns: dict[str, pa.Array | pl.Series] = {}
+    unparsed: list[_Unparsed] = []
+    fillers: list[_Unparsed] = []
+    for f in fields:
+        strings, blank, at = where[f.name]
+        raw, blank = strings.slice(at.start, at.stop - at.start), blank[at]
+        typed: pa.Array | pl.Series
+        if f.type == "date":
+            days, valid = dates[f.name]
+            validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+            typed = pa.Array.from_buffers(pa.date32(), len(days), [validity, pa.py_buffer(days)])
+        elif f.type == "int":
+            typed = pl.Series(raw).str.strip_chars_start().cast(pl.Int16, strict=False)
+            valid = typed.is_not_null().to_numpy()
+        elif f.type == "code":
+            typed = pc.utf8_ltrim(raw, characters=_WHITE_SPACE)
+        else:
+            typed = raw
+        if f.type in ("date", "int", "filler"):
+            bad = ~blank if f.type == "filler" else ~blank & ~valid
+            entries = fillers if f.type == "filler" else unparsed
+            if f.occurs == 1:
+                entries.append(_Unparsed(f.name, raw, bad))
+            for i in range(f.occurs if f.occurs > 1 else 0):
+                take = np.arange(i, len(bad), f.occurs)
+                entries.append(_Unparsed(f"{f.name}[{i + 1}]", raw.take(take), bad[take]))
+        if f.type != "filler":
+            if f.occurs > 1:
+                typed = _list(typed if isinstance(typed, pa.Array) else typed.to_arrow(), f.occurs)
+            columns[f.name] = typed
+    return columns, unparsed + fillers
+
+
+def _unparsed_values(entries: list[_Unparsed], rows: int) -> pa.Array | pl.Series:
+    """Per row, the (field, raw text) of every value that could not be typed, in entry order."""
+    if not any(e.bad.any() for e in entries):  # the usual case: an empty list on every row
+        none = pa.array([], pa.struct({"field": pa.large_string(), "value": pa.large_string()}))
+        return pa.LargeListArray.from_arrays(pa.array(np.zeros(rows + 1, np.int64)), none)
+    frame = pl.DataFrame(
+        {f"raw{i}": pl.Series(e.raw) for i, e in enumerate(entries)}
+        | {f"bad{i}": e.bad for i, e in enumerate(entries)}
     )
-    blocks = (
-        firsts.select(text=pl.col("block").unique())
-        .with_columns(bytes=pl.col("text").cast(pl.Binary))
-        .select(pl.col("text").alias("block"), *_BLOCK_SLICES[ascii_only])
-        .select(
-            "block", *_BLOCK_COLUMNS, unparsed_values=_as_list(_BLOCK_UNPARSED).list.drop_nulls()
+    values = [
+        pl.when(f"bad{i}").then(pl.struct(field=pl.lit(e.label), value=f"raw{i}"))
+        for i, e in enumerate(entries)
+    ]
+    return frame.select(pl.concat_list(values).list.drop_nulls()).to_series()
+
+
+def _long_descriptions(text: _Text, lines: np.ndarray, groups: np.ndarray) -> pa.Array:
+    """Each code's 80-character chunks, right-trimmed, the non-blank ones joined with one space
+    (null when all are blank). ``groups`` holds the index in ``lines`` of each code's first line."""
+    chunks = text.columns(lines, _CHUNK.start - 1, _CHUNK.end)
+    rows, width = chunks.shape
+    trimmed = _rtrim(chunks.reshape(-1), np.arange(0, rows * width + 1, width))
+    solid = pc.greater(pc.binary_length(trimmed), 0)
+    counts = np.add.reduceat(solid.to_numpy(zero_copy_only=False), groups) if rows else groups
+    parts = pa.LargeListArray.from_arrays(pa.array(_offsets(counts)), trimmed.filter(solid))
+    joined = pc.binary_join(parts, pa.scalar(" ", pa.large_string()))
+    return _null_where(joined, counts == 0)
+
+
+def _codes(text: _Text, lines: np.ndarray, record_id: np.ndarray) -> pl.DataFrame:
+    """One row per code from its group's record lines ``lines`` (in file order, groups whole): the
+    fields from the first line, the long description from all of them."""
+    groups = np.flatnonzero(np.isin(record_id, _FIRST_BYTES))
+    firsts = lines[groups]
+    own, no_unparsed = _field_columns(text.columns(firsts, 0, _BLOCK_START), _OWN_FIELDS, 0)
+    assert not no_unparsed, "a code's own columns are text: nothing there can fail to type"
+    # Columns 120-320 repeat across codes: each distinct block is typed once, then gathered.
+    block = text.columns(firsts, _BLOCK_START, RECORD_LENGTH)
+    width = RECORD_LENGTH - _BLOCK_START
+    encoded = pc.dictionary_encode(
+        pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(width), len(block), [None, pa.py_buffer(block)]
         )
     )
-    codes = (
-        firsts.select(
-            "block",
-            *_OWN_COLUMNS,
-            kind=pl.when(pl.col("record_id") == "3")
-            .then(pl.lit("procedure"))
-            .otherwise(pl.lit("modifier")),
-            source_line=pl.col("line"),
-        )
-        .join(blocks, on="block", how="left", maintain_order="left")
-        .hstack(
-            per_code.select(
-                pl.col("long_description").list.join(" ").replace("", None), "line_count"
-            )
-        )
-    )
-    return codes.select(list(CODES_SCHEMA)).cast(CODES_SCHEMA)
+    distinct = np.frombuffer(encoded.dictionary.buffers()[1], np.uint8).reshape(-1, width)
+    typed, unparsed = _field_columns(distinct, _BLOCK_FIELDS, _BLOCK_START)
+    typed["unparsed_values"] = _unparsed_values(unparsed, len(distinct))
+    per_block = pl.DataFrame([pl.Series(name, values) for name, values in typed.items()])
+    kinds = pl.Series(["modifier", "procedure"])  # record id 3 is a procedure, 7 a modifier
+    columns = {
+        **own,
+        "kind": kinds.gather(record_id[groups] == ord(_FIRST_IDS[0])),
+        "long_description": _long_descriptions(text, lines, groups),
+        "source_line": firsts + 1,
+        "line_count": np.diff(np.append(groups, len(lines))).astype(np.int32),
+        **per_block[encoded.indices.to_numpy()].to_dict(),
+    }
+    return pl.DataFrame([pl.Series(name, columns[name]) for name in CODES_SCHEMA])
 
 
 def parse_anweb(data: bytes) -> ParseResult:
     """Parse one ANWEB fixed-width file (the bytes of the .txt) into codes and rejects."""
-    lines = _lines(to_utf8(data)).with_columns(is_record=pl.col("text").str.contains(_RECORD_SHAPE))
-    first_record = lines.filter("is_record").select(pl.col("line").min()).item()
-    first_record = first_record if first_record is not None else len(lines) + 1
-    before = pl.col("line") < first_record
-    other = lines.filter(~pl.col("is_record")).filter(pl.col("text").str.contains(r"\S"))
-    preamble = other.filter(before).select("line", "text")
-    stray = other.filter(~before).select(
-        "line",
-        code=pl.lit(None, dtype=pl.String),
-        reason=pl.lit("line does not have the shape of a record"),
-        text="text",
+    text = _Text.split(data)
+    head = np.ascontiguousarray(text.columns(np.arange(len(text.starts)), 0, _STRUCTURE_END).T)
+    is_record = _has_record_shape(head, text.lengths)
+    records, others = np.flatnonzero(is_record), np.flatnonzero(~is_record)
+    # other lines: the blank ones are dropped, the rest is preamble before the first record, and
+    # a reject after it
+    other_bytes, at = text.gather(others)
+    solid = _offsets(_solid(other_bytes))  # running count of non-blank bytes
+    others = others[solid[at[1:]] > solid[at[:-1]]]
+    other_text = _strings(*text.gather(others))
+    before = others < (records[0] if records.size else len(text.starts))
+    preamble = pl.DataFrame(
+        [
+            pl.Series("line", others[before] + 1, dtype=pl.Int64),
+            pl.Series("text", other_text.filter(before)),
+        ]
     )
-    rec = lines.filter("is_record").select(
-        "line", "text", bytes=pl.col("text").cast(pl.Binary), length=pl.col("text").str.len_chars()
+    stray = pl.DataFrame(
+        [
+            pl.Series("line", others[~before] + 1, dtype=pl.Int64),
+            pl.Series("code", [None] * int((~before).sum()), dtype=pl.String),
+            pl.Series("reason", [_NOT_A_RECORD] * int((~before).sum()), dtype=pl.String),
+            pl.Series("text", other_text.filter(~before)),
+        ]
     )
-    # a line never has fewer bytes than characters: equal sums mean every record line is ASCII
-    ascii_only = rec["length"].sum() == rec["bytes"].bin.size().sum()
-    rec = _records(rec, ascii_only)
-    if rec["bad"].any():
-        rejected = _rejected_records(rec)
-        good = rec.filter(~pl.col("line").is_in(rejected["line"].implode()))
-    else:
-        rejected, good = stray.clear(), rec
-    rejects = pl.concat([stray, rejected.select(stray.columns)]).sort("line")
+    rejects, good = stray, records
+    if not _structure_is_clean(text, records, head[:, records]):
+        rec = pl.DataFrame(
+            {
+                "line": pl.Series(records + 1, dtype=pl.Int64),
+                "text": _strings(*text.gather(records)),
+            }
+        ).select(
+            "line",
+            "text",
+            bytes=pl.col("text").cast(pl.Binary),
+            length=pl.col("text").str.len_chars(),
+        )
+        # a line never has fewer bytes than characters: equal sums mean every record line is ASCII
+        ascii_only = rec["length"].sum() == rec["bytes"].bin.size().sum()
+        rec = _records(rec, ascii_only)
+        if rec["bad"].any():
+            rejected = _rejected_records(rec)
+            good = records[~np.isin(records + 1, rejected["line"].to_numpy())]
+            rejects = pl.concat([stray, rejected.select(stray.columns)]).sort("line")
     return ParseResult(
-        codes=_codes(good, ascii_only),
+        codes=_codes(text, good, head[FIELDS["record_id"].start - 1, good]),
         rejects=rejects.select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()]),
         preamble=preamble,
-        line_count=len(lines),
+        line_count=len(text.starts),
     )
 
 
