@@ -47,7 +47,7 @@ _CONTINUES = {"4": "3", "8": "7"}  # continuation record id -> the first-line id
 _CHUNK = FIELDS["long_description"]
 _NOT_A_RECORD = "line does not have the shape of a record"
 _STRUCTURE_END = FIELDS["record_id"].end  # code, sequence number and record id: columns 1-11
-_FIRST_BYTES = np.frombuffer("".join(_FIRST_IDS).encode(), np.uint8)
+_IS_FIRST_ID = np.isin(np.arange(256), [ord(i) for i in _FIRST_IDS])  # by byte value
 _CONTINUED_BY = np.zeros(256, np.uint8)  # record id byte -> the first-line id byte it continues
 _CONTINUED_BY[[ord(c) for c in _CONTINUES]] = [ord(f) for f in _CONTINUES.values()]
 # Columns 120-320 (pricing, references, coverage, dates, action...) repeat across codes: the 6,800
@@ -100,7 +100,7 @@ _UTF8_LENGTH = np.array([len(c.encode()) for c in _CP1252])  # undefined bytes -
 _ALNUM = np.isin(np.arange(256), list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
 # the cp1252 characters Polars' ``strip_chars`` and regex ``\\s`` treat as white space
 _WHITE_SPACE = "\t\n\v\f\r \xa0"
-_RECORD_IDS = np.frombuffer("".join([*_FIRST_IDS, *_CONTINUES]).encode(), np.uint8)
+_IS_RECORD_ID = np.isin(np.arange(256), [ord(i) for i in [*_FIRST_IDS, *_CONTINUES]])
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
@@ -148,6 +148,12 @@ def _rtrim(data: np.ndarray, offsets: np.ndarray) -> pa.LargeStringArray:
         return pc.utf8_rtrim(_strings(data, offsets), characters=_WHITE_SPACE)
     # ASCII: the same white space minus no-break space, trimmed twice as fast
     return pc.ascii_rtrim(_strings(data, offsets), characters=_WHITE_SPACE.replace("\xa0", ""))
+
+
+def _lengths(strings: pa.LargeStringArray) -> np.ndarray:
+    """Each string's length in bytes, from its offsets."""
+    offsets = np.frombuffer(strings.buffers()[1], np.int64)
+    return np.diff(offsets[strings.offset : strings.offset + len(strings) + 1])
 
 
 def _null_where(strings: pa.LargeStringArray, null: np.ndarray) -> pa.LargeStringArray:
@@ -213,11 +219,7 @@ def _has_record_shape(head: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     alnum = _ALNUM[code]
     modifier = (code[:3] == _SPACE).all(axis=0) & alnum[3:].all(axis=0)
     record_id = head[FIELDS["record_id"].start - 1]
-    return (
-        (lengths >= _STRUCTURE_END)
-        & (alnum.all(axis=0) | modifier)
-        & np.isin(record_id, _RECORD_IDS)
-    )
+    return (lengths >= _STRUCTURE_END) & (alnum.all(axis=0) | modifier) & _IS_RECORD_ID[record_id]
 
 
 def _structure_is_clean(text: _Text, records: np.ndarray, head: np.ndarray) -> bool:
@@ -229,14 +231,14 @@ def _structure_is_clean(text: _Text, records: np.ndarray, head: np.ndarray) -> b
     if not records.size:
         return True
     code, seq, id_ = (FIELDS[n] for n in ("code", "sequence_number", "record_id"))
-    digits = head[seq.start - 1 : seq.end].astype(np.int64) - ord("0")
-    if (text.lengths[records] > RECORD_LENGTH).any() or ((digits < 0) | (digits > 9)).any():
+    digits = head[seq.start - 1 : seq.end] - np.uint8(ord("0"))  # bytes below '0' wrap past 9
+    if (text.lengths[records] > RECORD_LENGTH).any() or digits.max() > 9:
         return False
     record_id = head[id_.start - 1]
-    first = np.isin(record_id, _FIRST_BYTES)
+    first = _IS_FIRST_ID[record_id]
     if not first[0]:
         return False  # an orphan continuation before any first line
-    seq_number = 10 ** np.arange(seq.length - 1, -1, -1) @ digits
+    seq_number = 10 ** np.arange(seq.length - 1, -1, -1) @ digits.astype(np.int64)
     code_bytes = head[code.start - 1 : code.end].astype(np.int64)
     code_key = 256 ** np.arange(code.length) @ code_bytes  # the five bytes as one number
     group_first = np.flatnonzero(first)[np.cumsum(first) - 1]  # each line's first line
@@ -387,8 +389,9 @@ def _rejected_records(rec: pl.DataFrame) -> pl.DataFrame:
 def _dates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """YYYYMMDD rows of an (n, 8) byte array as days since 1970-01-01, and which are dates: eight
     digits naming a real day (20190230 is not), exactly what ``to_date('%Y%m%d')`` accepts."""
-    d = cells.T.astype(np.int64) - ord("0")  # one row per character: whole-column operations
-    valid = ((d >= 0) & (d <= 9)).all(axis=0)
+    digits = cells.T - np.uint8(ord("0"))  # one row per character; bytes below '0' wrap past 9
+    valid = digits.max(axis=0, initial=0) <= 9
+    d = digits.astype(np.int32)
     year, month, day = (
         d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3],
         d[4] * 10 + d[5],
@@ -403,6 +406,32 @@ def _dates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     yoe = y - era * 400
     doe = yoe * 365 + yoe // 4 - yoe // 100 + (153 * ((month + 9) % 12) + 2) // 5 + day - 1
     return (era * 146097 + doe - 719468).astype(np.int32), valid
+
+
+def _ints(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of an (n, length) byte array as Int16, and which are numbers: an optional sign then
+    ASCII digits, with white space around, in range; what ``str.strip_chars()`` then
+    ``cast(pl.Int16, strict=False)`` accepts (checked against it on every 1- and 2-byte value)."""
+    c = cells.T  # one row per character: whole-row operations
+    position = np.arange(len(c))[:, None]
+    solid = _solid(c)
+    first, last = solid.argmax(axis=0), len(c) - 1 - solid[::-1].argmax(axis=0)
+    inside = (position >= first) & (position <= last)
+    digits = c - np.uint8(ord("0"))  # bytes below '0' wrap past 9
+    digit = inside & (digits <= 9)
+    sign = (position == first) & ((c == ord("-")) | (c == ord("+")))
+    valid = digit.any(axis=0) & (digit | sign | ~inside).all(axis=0)
+    power = 10 ** np.clip(last - position, 0, None)
+    value = (np.where(digit, digits, 0) * power).sum(axis=0)
+    value = np.where(c[first, np.arange(c.shape[1])] == ord("-"), -value, value)
+    valid &= (value >= np.iinfo(np.int16).min) & (value <= np.iinfo(np.int16).max)
+    return value.astype(np.int16), valid
+
+
+def _typed(kind: pa.DataType, values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """An Arrow array of ``values``, null where not ``valid``."""
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(values)])
 
 
 _DATE_LENGTH = 8  # YYYYMMDD
@@ -440,7 +469,7 @@ def _list(values: pa.Array, occurs: int) -> pa.Array:
 
 def _field_columns(
     grid: np.ndarray, fields: tuple[Field, ...], origin: int
-) -> tuple[dict[str, pa.Array | pl.Series], list[_Unparsed]]:
+) -> tuple[dict[str, pa.Array], list[_Unparsed]]:
     """Typed columns of ``fields`` from a (rows, columns) byte grid whose column 0 is the 0-based
     record column ``origin``, and the values that may fail to type (fillers last).
 
@@ -456,34 +485,32 @@ def _field_columns(
     data, slices = _cells(grid, wide, origin)
     widths = np.repeat([f.length for f in wide], [rows * f.occurs for f in wide])
     trimmed = _rtrim(data, _offsets(widths))
-    blank = pc.equal(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    blank = _lengths(trimmed) == 0
     trimmed = _null_where(trimmed, blank)
     where |= {f.name: (trimmed, blank, s) for f, s in zip(wide, slices, strict=True)}
-    # one-character fields: as they are; a value is blank when it is a space
-    data, slices = _cells(grid, single, origin)
-    blank = data == _SPACE
-    chars = _strings(data, np.arange(len(data) + 1), valid=~blank)
-    where |= {f.name: (chars, blank, s) for f, s in zip(single, slices, strict=True)}
-    # dates: typed from their digits, all date fields in one go
-    dated = [f for f in fields if f.type == "date"]
-    data, slices = _cells(grid, dated, origin)
-    days, valid = _dates(data.reshape(-1, _DATE_LENGTH))
-    dates = {f.name: (days[s], valid[s]) for f, s in zip(dated, slices, strict=True)}
+    if single:  # one-character fields: as they are; a value is blank when it is a space
+        data, slices = _cells(grid, single, origin)
+        blank = data == _SPACE
+        chars = _strings(data, np.arange(len(data) + 1), valid=~blank)
+        where |= {f.name: (chars, blank, s) for f, s in zip(single, slices, strict=True)}
+    dates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if dated := [f for f in fields if f.type == "date"]:  # typed from their digits, in one go
+        data, slices = _cells(grid, dated, origin)
+        days, valid = _dates(data.reshape(-1, _DATE_LENGTH))
+        dates = {f.name: (days[s], valid[s]) for f, s in zip(dated, slices, strict=True)}
 
-    columns: dict[str, pa.Array | pl.Series] = {}
+    columns: dict[str, pa.Array] = {}
     unparsed: list[_Unparsed] = []
     fillers: list[_Unparsed] = []
     for f in fields:
         strings, blank, at = where[f.name]
         raw, blank = strings.slice(at.start, at.stop - at.start), blank[at]
-        typed: pa.Array | pl.Series
         if f.type == "date":
             days, valid = dates[f.name]
-            validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
-            typed = pa.Array.from_buffers(pa.date32(), len(days), [validity, pa.py_buffer(days)])
+            typed = _typed(pa.date32(), days, valid)
         elif f.type == "int":
-            typed = pl.Series(raw).str.strip_chars_start().cast(pl.Int16, strict=False)
-            valid = typed.is_not_null().to_numpy()
+            values, valid = _ints(_cells(grid, [f], origin)[0].reshape(-1, f.length))
+            typed = _typed(pa.int16(), values, valid)
         elif f.type == "code":
             typed = pc.utf8_ltrim(raw, characters=_WHITE_SPACE)
         else:
@@ -497,9 +524,7 @@ def _field_columns(
                 take = np.arange(i, len(bad), f.occurs)
                 entries.append(_Unparsed(f"{f.name}[{i + 1}]", raw.take(take), bad[take]))
         if f.type != "filler":
-            if f.occurs > 1:
-                typed = _list(typed if isinstance(typed, pa.Array) else typed.to_arrow(), f.occurs)
-            columns[f.name] = typed
+            columns[f.name] = _list(typed, f.occurs) if f.occurs > 1 else typed
     return columns, unparsed + fillers
 
 
@@ -525,8 +550,8 @@ def _long_descriptions(text: _Text, lines: np.ndarray, groups: np.ndarray) -> pa
     chunks = text.columns(lines, _CHUNK.start - 1, _CHUNK.end)
     rows, width = chunks.shape
     trimmed = _rtrim(chunks.reshape(-1), np.arange(0, rows * width + 1, width))
-    solid = pc.greater(pc.binary_length(trimmed), 0)
-    counts = np.add.reduceat(solid.to_numpy(zero_copy_only=False), groups) if rows else groups
+    solid = _lengths(trimmed) > 0
+    counts = np.add.reduceat(solid, groups) if rows else groups
     parts = pa.LargeListArray.from_arrays(pa.array(_offsets(counts)), trimmed.filter(solid))
     joined = pc.binary_join(parts, pa.scalar(" ", pa.large_string()))
     return _null_where(joined, counts == 0)
@@ -535,7 +560,7 @@ def _long_descriptions(text: _Text, lines: np.ndarray, groups: np.ndarray) -> pa
 def _codes(text: _Text, lines: np.ndarray, record_id: np.ndarray) -> pl.DataFrame:
     """One row per code from its group's record lines ``lines`` (in file order, groups whole): the
     fields from the first line, the long description from all of them."""
-    groups = np.flatnonzero(np.isin(record_id, _FIRST_BYTES))
+    groups = np.flatnonzero(_IS_FIRST_ID[record_id])
     firsts = lines[groups]
     own, no_unparsed = _field_columns(text.columns(firsts, 0, _BLOCK_START), _OWN_FIELDS, 0)
     assert not no_unparsed, "a code's own columns are text: nothing there can fail to type"
