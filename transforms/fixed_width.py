@@ -243,7 +243,8 @@ def _structure_is_clean(text: _Text, records: np.ndarray, head: np.ndarray) -> b
     code_key = 256 ** np.arange(code.length) @ code_bytes  # the five bytes as one number
     group_first = np.flatnonzero(first)[np.cumsum(first) - 1]  # each line's first line
     cont = np.flatnonzero(~first)
-    beyond = text.columns(records[cont], _CHUNK.end, RECORD_LENGTH)
+    longer = records[cont][text.lengths[records[cont]] > _CHUNK.end]  # the others end at 91
+    beyond = text.columns(longer, _CHUNK.end, RECORD_LENGTH)
     return bool(
         (seq_number[first] == 100).all()
         and (code_key[cont] == code_key[group_first[cont]]).all()
@@ -635,9 +636,10 @@ def parse_anweb(data: bytes) -> ParseResult:
             rejected = _rejected_records(rec)
             good = records[~np.isin(records + 1, rejected["line"].to_numpy())]
             rejects = pl.concat([stray, rejected.select(stray.columns)]).sort("line")
+            rejects = rejects.select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()])
     return ParseResult(
         codes=_codes(text, good, head[FIELDS["record_id"].start - 1, good]),
-        rejects=rejects.select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()]),
+        rejects=rejects,
         preamble=preamble,
         line_count=len(text.starts),
     )
