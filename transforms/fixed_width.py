@@ -169,16 +169,18 @@ def _null_where(strings: pa.LargeStringArray, null: np.ndarray) -> pa.LargeStrin
 class _Text:
     """The file's bytes and where each physical line lies in them (line ending excluded)."""
 
-    buffer: np.ndarray  # the bytes, then RECORD_LENGTH spaces: any line can be read as a record
+    data: np.ndarray  # the bytes themselves (a view, no copy)
     starts: np.ndarray
     lengths: np.ndarray
+    tail: np.ndarray  # the last RECORD_LENGTH bytes then RECORD_LENGTH spaces: lines near the end
+    tail_start: int  # read on past the data into spaces
 
     @classmethod
     def split(cls, data: bytes) -> _Text:
         """Lines cut at each ``\\n`` (found by numpy); the ``\\r``s before it are the ending."""
         data = data.removeprefix(_BOM)
-        buffer = np.frombuffer(data + b" " * RECORD_LENGTH, np.uint8)
-        ends = np.flatnonzero(buffer[: len(data)] == ord("\n"))
+        raw = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(raw == ord("\n"))
         if data and not data.endswith(b"\n"):
             ends = np.append(ends, len(data))  # the last line has no line ending
         starts = np.concatenate([np.zeros(1, np.int64), ends + 1])[: len(ends)]
@@ -186,16 +188,26 @@ class _Text:
         # a line can end in any number of '\r': peel them in rounds, one per round, vectorised
         peel = np.flatnonzero(lengths > 0)
         while peel.size:
-            peel = peel[buffer[starts[peel] + lengths[peel] - 1] == ord("\r")]
+            peel = peel[raw[starts[peel] + lengths[peel] - 1] == ord("\r")]
             lengths[peel] -= 1
             peel = peel[lengths[peel] > 0]
-        return cls(buffer, starts, lengths)
+        tail_start = max(len(raw) - RECORD_LENGTH, 0)
+        tail = np.concatenate([raw[tail_start:], np.full(RECORD_LENGTH, _SPACE, np.uint8)])
+        return cls(raw, starts, lengths, tail, tail_start)
 
     def columns(self, rows: np.ndarray, start: int, end: int) -> np.ndarray:
         """Record columns ``start``..``end`` (0-based, end excluded) of lines ``rows`` as a
         (rows, end - start) byte array: one copy, blank past each line's end."""
-        lengths = self.lengths[rows]
-        block = sliding_window_view(self.buffer, end - start)[self.starts[rows] + start]
+        width, lengths = end - start, self.lengths[rows]
+        at = self.starts[rows] + start
+        last = len(self.data) - width  # the last window that lies inside the data
+        if last >= 0:
+            block = sliding_window_view(self.data, width)[np.minimum(at, last)]
+            near_end = np.flatnonzero(at > last)
+        else:
+            block, near_end = np.empty((len(rows), width), np.uint8), np.arange(len(rows))
+        if near_end.size:  # read these from the tail, which goes on into spaces
+            block[near_end] = sliding_window_view(self.tail, width)[at[near_end] - self.tail_start]
         short = np.flatnonzero(lengths < end)
         if short.size:
             past_end = np.arange(start, end) >= lengths[short, None]
@@ -207,7 +219,7 @@ class _Text:
         lengths = self.lengths[rows]
         offsets = _offsets(lengths)
         at = np.repeat(self.starts[rows] - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return self.buffer[at], offsets
+        return self.data[at], offsets
 
 
 def _has_record_shape(head: np.ndarray, lengths: np.ndarray) -> np.ndarray:
