@@ -130,18 +130,6 @@ def _strings(
     )
 
 
-def _trimmed(
-    block: np.ndarray, strip_start: bool = False
-) -> tuple[pa.LargeStringArray, np.ndarray]:
-    """Each row of a contiguous (rows, width) byte block as a string without trailing (and, if
-    asked, leading) white space, and each one's length in bytes (0: blank)."""
-    rows, width = block.shape
-    cells = _strings(block.reshape(-1), np.arange(0, rows * width + 1, width, dtype=np.int64))
-    trim = pc.utf8_trim if strip_start else pc.utf8_rtrim
-    trimmed = trim(cells, characters=_WHITE_SPACE)
-    return trimmed, pc.binary_length(trimmed).to_numpy()
-
-
 def _rtrim(data: np.ndarray, offsets: np.ndarray) -> pa.LargeStringArray:
     """Strings from cp1252 bytes cut at ``offsets``, without trailing white space."""
     if data.size and data.max() >= 0x80:
