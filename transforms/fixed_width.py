@@ -480,7 +480,7 @@ def _field_columns(
     """
     rows = len(grid)
     single = [f for f in fields if f.length == 1 and f.type != "code"]
-    wide = [f for f in fields if f not in single]
+    wide = [f for f in fields if f.length > 1 or f.type == "code"]
     where: dict[str, tuple[pa.Array, np.ndarray, slice]] = {}  # values (null: blank), blank
     # wide fields: right-trimmed; a value is blank when nothing is left
     data, slices = _cells(grid, wide, origin)
