@@ -39,11 +39,18 @@ class RebuildSummary:
     database: Path | None = None
 
 
+# What RE2's ``\\s`` matches besides a single space; without these and without two spaces in a row,
+# collapsing white space changes nothing, and the regex (most of the hashing time) is skipped.
+_RUN_OF_WHITE_SPACE = ("'  '", "chr(9)", "chr(10)", "chr(12)", "chr(13)")
+
+
 def _cmp(name: str, prefix: str = "") -> str:
     """The compared form of a field: descriptions with whitespace collapsed, others as stored."""
     col = f"{prefix}{name}"
     if name in WHITESPACE_INSENSITIVE:
-        return f"regexp_replace(trim({col}), '\\s+', ' ', 'g')"
+        run = " OR ".join(f"contains({col}, {s})" for s in _RUN_OF_WHITE_SPACE)
+        return (f"CASE WHEN {run} THEN regexp_replace(trim({col}), '\\s+', ' ', 'g') "
+                f"ELSE trim({col}) END")
     return col
 
 
@@ -74,6 +81,13 @@ CHANGE_COLUMNS: dict[str, str] = {
     "terminated before it left the file).",
     "silent": "CMS changed the code but flagged it N (no maintenance): a silent change.",
 }
+
+
+# Rows of ``flagged`` that bring a change (compared with their previous appearance), and rows
+# after which the code leaves the file (absent from the next effective release).
+_PAIRED = "(event IS NOT NULL OR (prev_seq IS NOT NULL AND version_start))"
+_LEAVES = ("((next_seq IS NULL OR next_seq > seq + 1) "
+           "AND seq < (SELECT max(history_seq) FROM releases))")
 
 
 def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
@@ -116,6 +130,16 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
           sum((prev_seq IS NULL OR event = 'reused')::INT) OVER acc AS episode
         FROM e WINDOW acc AS (PARTITION BY code ORDER BY seq ROWS UNBOUNDED PRECEDING)"""
     )
+    # The few wide rows the tables below show, fetched from ``codes`` in one scan: each version's
+    # first row, both sides of each change, and each code's last row before it left the file.
+    con.execute(
+        f"""CREATE TEMP TABLE picked AS
+        WITH wanted AS (
+            SELECT release_id, code FROM flagged
+            WHERE version_start OR {_PAIRED} OR {_LEAVES}
+            UNION SELECT p_release_id, code FROM flagged WHERE {_PAIRED})
+        SELECT c.* FROM codes c SEMI JOIN wanted w USING (release_id, code)"""
+    )
     last = "(SELECT max(history_seq) FROM releases)"
     skip = {"source_line", "line_count", "code"}
     fields = ", ".join(f"c.{col}" for col in database.CODES_SCHEMA if col not in skip)
@@ -142,7 +166,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
                CAST(rn.effective_from - INTERVAL 1 DAY AS DATE) AS valid_to_date,
                {fields}
         FROM ends e
-        JOIN codes c ON c.release_id = e.release_id AND c.code = e.code
+        JOIN picked c ON c.release_id = e.release_id AND c.code = e.code
         JOIN releases rf ON rf.history_seq = e.from_seq
         JOIN releases rt ON rt.history_seq = e.to_seq
         LEFT JOIN releases rn ON rn.history_seq = e.to_seq + 1
@@ -158,9 +182,9 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE TEMP TABLE pairs AS
         SELECT x.seq, x.code, x.kind, x.action_code, x.event, {wide}
         FROM flagged x
-        JOIN codes c ON c.release_id = x.release_id AND c.code = x.code
-        LEFT JOIN codes p ON p.release_id = x.p_release_id AND p.code = x.code
-        WHERE x.event IS NOT NULL OR (x.prev_seq IS NOT NULL AND x.version_start)"""
+        JOIN picked c ON c.release_id = x.release_id AND c.code = x.code
+        LEFT JOIN picked p ON p.release_id = x.p_release_id AND p.code = x.code
+        WHERE {_PAIRED}"""
     )
     # Field diffs against the previous appearance, except when a new episode starts (the reused
     # row carries the old and new meaning) and except the termination date when the event itself
@@ -190,11 +214,10 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
     born_terminated = """SELECT seq, code, kind, 'discontinued', 'termination_date', NULL,
                CAST(c_termination_date AS VARCHAR), action_code, NULL::BOOLEAN
         FROM pairs WHERE event = 'added' AND c_termination_date IS NOT NULL"""
-    dropped = """SELECT x.seq + 1, x.code, x.kind, 'dropped', NULL, c.long_description, NULL,
+    dropped = f"""SELECT x.seq + 1, x.code, x.kind, 'dropped', NULL, c.long_description, NULL,
                NULL, x.termination_date IS NOT NULL
-        FROM flagged x JOIN codes c ON c.release_id = x.release_id AND c.code = x.code
-        WHERE (x.next_seq IS NULL OR x.next_seq > x.seq + 1)
-          AND x.seq < (SELECT max(history_seq) FROM releases)"""
+        FROM flagged x JOIN picked c ON c.release_id = x.release_id AND c.code = x.code
+        WHERE {_LEAVES}"""
     expected = ", ".join(f"('{t}', '{a}')" for t, a in sorted(EXPECTED_ACTIONS.items()))
     union = "\nUNION ALL\n".join([*diffs, events, born_terminated, dropped])
     con.execute(
@@ -218,6 +241,7 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
 def _build(path: Path, data_dir: Path, manifests: list[dict], domains: Mapping[str, Any]) -> None:
     con = duckdb.connect(str(path))
     try:
+        con.execute("SET enable_progress_bar = false")  # the caller reports progress
         database.load_base(con, data_dir, manifests)
         database.create_lookups(con, domains)
         _history_sql(con)
