@@ -107,6 +107,23 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros(1, np.int64), np.cumsum(lengths, dtype=np.int64)])
 
 
+# numpy goes to Arrow through its buffers: pyarrow converts a numpy argument with ``pa.array``,
+# which imports pandas (2 s on these machines, once in every process that parses).
+def _int64s(values: np.ndarray) -> pa.Int64Array:
+    values = np.ascontiguousarray(values, np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _mask(values: np.ndarray) -> pa.BooleanArray:
+    bits = pa.py_buffer(np.packbits(values, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
+
+
+_ONE_SPACE = pa.LargeStringArray.from_buffers(
+    1, pa.py_buffer(np.arange(2, dtype=np.int64)), pa.py_buffer(b" ")
+)[0]
+
+
 def _solid(block: np.ndarray) -> np.ndarray:
     """Bytes that are not white space. White space is tab..CR (9-13), space and 0xA0 (no-break
     space): the cp1252 characters Polars' ``strip_chars`` and regex ``\\s`` treat as white space."""
@@ -465,7 +482,7 @@ def _cells(grid: np.ndarray, fields: list[Field], origin: int) -> tuple[np.ndarr
 
 def _list(values: pa.Array, occurs: int) -> pa.Array:
     """Consecutive runs of ``occurs`` values as positional lists."""
-    return pa.LargeListArray.from_arrays(pa.array(np.arange(0, len(values) + 1, occurs)), values)
+    return pa.LargeListArray.from_arrays(_int64s(np.arange(0, len(values) + 1, occurs)), values)
 
 
 def _field_columns(
@@ -523,7 +540,7 @@ def _field_columns(
                 entries.append(_Unparsed(f.name, raw, bad))
             for i in range(f.occurs if f.occurs > 1 else 0):
                 take = np.arange(i, len(bad), f.occurs)
-                entries.append(_Unparsed(f"{f.name}[{i + 1}]", raw.take(take), bad[take]))
+                entries.append(_Unparsed(f"{f.name}[{i + 1}]", raw.take(_int64s(take)), bad[take]))
         if f.type != "filler":
             columns[f.name] = _list(typed, f.occurs) if f.occurs > 1 else typed
     return columns, unparsed + fillers
@@ -532,8 +549,8 @@ def _field_columns(
 def _unparsed_values(entries: list[_Unparsed], rows: int) -> pa.Array | pl.Series:
     """Per row, the (field, raw text) of every value that could not be typed, in entry order."""
     if not any(e.bad.any() for e in entries):  # the usual case: an empty list on every row
-        none = pa.array([], pa.struct({"field": pa.large_string(), "value": pa.large_string()}))
-        return pa.LargeListArray.from_arrays(pa.array(np.zeros(rows + 1, np.int64)), none)
+        none = pa.nulls(0, pa.struct({"field": pa.large_string(), "value": pa.large_string()}))
+        return pa.LargeListArray.from_arrays(_int64s(np.zeros(rows + 1)), none)
     frame = pl.DataFrame(
         {f"raw{i}": pl.Series(e.raw) for i, e in enumerate(entries)}
         | {f"bad{i}": e.bad for i, e in enumerate(entries)}
@@ -553,8 +570,8 @@ def _long_descriptions(text: _Text, lines: np.ndarray, groups: np.ndarray) -> pa
     trimmed = _rtrim(chunks.reshape(-1), np.arange(0, rows * width + 1, width))
     solid = _lengths(trimmed) > 0
     counts = np.add.reduceat(solid, groups) if rows else groups
-    parts = pa.LargeListArray.from_arrays(pa.array(_offsets(counts)), trimmed.filter(solid))
-    joined = pc.binary_join(parts, pa.scalar(" ", pa.large_string()))
+    parts = pa.LargeListArray.from_arrays(_int64s(_offsets(counts)), trimmed.filter(_mask(solid)))
+    joined = pc.binary_join(parts, _ONE_SPACE)
     return _null_where(joined, counts == 0)
 
 
@@ -584,7 +601,7 @@ def _codes(text: _Text, lines: np.ndarray, record_id: np.ndarray) -> pl.DataFram
         "long_description": _long_descriptions(text, lines, groups),
         "source_line": firsts + 1,
         "line_count": np.diff(np.append(groups, len(lines))).astype(np.int32),
-        **per_block[encoded.indices.to_numpy()].to_dict(),
+        **per_block[pl.Series(encoded.indices)].to_dict(),
     }
     return pl.DataFrame([pl.Series(name, columns[name]) for name in CODES_SCHEMA])
 
@@ -605,7 +622,7 @@ def parse_anweb(data: bytes) -> ParseResult:
     preamble = pl.DataFrame(
         [
             pl.Series("line", others[before] + 1, dtype=pl.Int64),
-            pl.Series("text", other_text.filter(before)),
+            pl.Series("text", other_text.filter(_mask(before))),
         ]
     )
     stray = pl.DataFrame(
@@ -613,7 +630,7 @@ def parse_anweb(data: bytes) -> ParseResult:
             pl.Series("line", others[~before] + 1, dtype=pl.Int64),
             pl.Series("code", [None] * int((~before).sum()), dtype=pl.String),
             pl.Series("reason", [_NOT_A_RECORD] * int((~before).sum()), dtype=pl.String),
-            pl.Series("text", other_text.filter(~before)),
+            pl.Series("text", other_text.filter(_mask(~before))),
         ]
     )
     rejects, good = stray, records
