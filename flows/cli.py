@@ -357,19 +357,16 @@ def code(
     as_json: bool = JSON,
 ) -> None:
     """A code's page (every field, with what each coded value means) and its full history."""
-    from warehouse.queries import code_page, code_timeline
+    from warehouse.queries import code_page, code_timeline, last_release_with
 
     wanted = code_.strip().upper()
     with _connect(data_dir) as con:
         if release is None:  # not in the current release: show its last appearance
-            row = con.execute(
-                """SELECT c.release_id FROM codes c JOIN releases r USING (release_id)
-                   WHERE c.code = ? ORDER BY r.release_order DESC LIMIT 1""", [wanted]
-            ).fetchone()
-            if row is None:
+            last = last_release_with(con, wanted)
+            if last is None:
                 raise fail(f"{wanted}: not in any published release", 1)
             current = con.execute("SELECT any_value(release_id) FROM codes_current").fetchone()
-            release = None if current and current[0] == row[0] else row[0]
+            release = None if current and current[0] == last else last
         page = code_page(con, wanted, release)
         timeline = code_timeline(con, wanted)
     if page.is_empty():

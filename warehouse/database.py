@@ -8,7 +8,8 @@ code columns it decodes, so the decoded views are generated, not written by hand
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,16 +86,34 @@ def _validation_frame(data_dir: Path, manifests: list[dict]) -> pl.DataFrame:
     )
 
 
+def literal(value: str | int | Sequence[str] | None) -> str:
+    """``value`` as a DuckDB literal (a sequence: a VARCHAR[] of its strings).
+
+    Queries inline their values instead of binding parameters: DuckDB's Python API imports
+    pandas to bind any parameter or to read any Python object (2 s on these machines, paid by
+    every ``hcpcs`` command that queries the database and by every rebuild).
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return "[" + ", ".join(literal(str(v)) for v in value) + "]::VARCHAR[]"
+
+
 def _create_from(
     con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, order: str
 ) -> None:
-    """CREATE TABLE from a Polars frame, in a fixed row order."""
-    view = f"_frame_{table}"
-    con.register(view, frame.to_arrow())  # Arrow: registering Polars would import pandas
-    try:
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM {view} ORDER BY {order}")
-    finally:
-        con.unregister(view)
+    """CREATE TABLE from a Polars frame, in a fixed row order, through a Parquet file (see
+    ``literal`` for why DuckDB is not handed the frame itself)."""
+    with tempfile.TemporaryDirectory(prefix="hcpcs-") as tmp:
+        path = Path(tmp) / f"{table}.parquet"
+        frame.write_parquet(path)
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({literal(str(path))}) "
+                    f"ORDER BY {order}")
 
 
 def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[dict]) -> None:
@@ -109,8 +128,7 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[di
         f"""CREATE TABLE codes AS
         SELECT regexp_extract(filename, 'release=([^/]+)/codes\\.parquet$', 1) AS release_id,
                {columns}
-        FROM read_parquet(?, filename = true)""",
-        [paths],
+        FROM read_parquet({literal(paths)}, filename = true)"""
     )
     validation = _validation_frame(data_dir, manifests).with_columns(
         pl.col("result").cast(pl.String)
@@ -151,7 +169,7 @@ def create_lookups(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -
         table = lookup_table(name)
         _create_from(con, table, frame, "code")
         text = f"{domain.description} Decodes: {', '.join(domain.columns)}. Source: {domain.source}"
-        con.execute(f"COMMENT ON TABLE {table} IS {_sql_str(text)}")
+        con.execute(f"COMMENT ON TABLE {table} IS {literal(text)}")
         con.execute(f"COMMENT ON COLUMN {table}.code IS 'The code as it appears in the file.'")
         con.execute(f"COMMENT ON COLUMN {table}.meaning IS 'What CMS says the code means.'")
 
@@ -219,18 +237,15 @@ def create_views(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> 
     )
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def comment_columns(
     con: duckdb.DuckDBPyConnection, table: str, comments: Mapping[str, str]
 ) -> None:
     existing = {r[0] for r in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()}
+        f"SELECT column_name FROM duckdb_columns() WHERE table_name = {literal(table)}"
+    ).fetchall()}
     for col, text in comments.items():
         if col in existing:
-            con.execute(f'COMMENT ON COLUMN {table}."{col}" IS {_sql_str(text)}')
+            con.execute(f'COMMENT ON COLUMN {table}."{col}" IS {literal(text)}')
 
 
 TABLE_COMMENTS: dict[str, str] = {
@@ -257,9 +272,9 @@ VIEW_COMMENTS: dict[str, str] = {
 def comment_all(con: duckdb.DuckDBPyConnection, extra: Mapping[str, Mapping[str, str]]) -> None:
     """COMMENT ON every table, view and column we own (``extra``: per-table column comments)."""
     for table, text in TABLE_COMMENTS.items():
-        con.execute(f"COMMENT ON TABLE {table} IS {_sql_str(text)}")
+        con.execute(f"COMMENT ON TABLE {table} IS {literal(text)}")
     for view, text in VIEW_COMMENTS.items():
-        con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(text)}")
+        con.execute(f"COMMENT ON VIEW {view} IS {literal(text)}")
     codes_cols = {"release_id": "Release the row was published in.", **column_descriptions()}
     comment_columns(con, "codes", codes_cols)
     comment_columns(con, "releases", RELEASE_COLUMNS)

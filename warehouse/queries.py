@@ -5,6 +5,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from warehouse.database import literal
+
 
 def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per release: counts, what changed in it (by type, silent), gate warnings."""
@@ -34,16 +36,15 @@ def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def changes_by_type(con: duckdb.DuckDBPyConnection, release_ids: list[str]) -> dict[str, int]:
     """How many changes of each type these releases brought (a run's summary)."""
     rows = con.execute(
-        """SELECT change_type, count(*) FROM code_changes WHERE list_contains(?, release_id)
-           GROUP BY 1 ORDER BY 1""",
-        [release_ids],
+        f"""SELECT change_type, count(*) FROM code_changes
+            WHERE list_contains({literal(release_ids)}, release_id) GROUP BY 1 ORDER BY 1"""
     ).fetchall()
     return {t: int(n) for t, n in rows}
 
 
 def _seq(con: duckdb.DuckDBPyConnection, release: str) -> int:
     row = con.execute(
-        "SELECT history_seq, superseded_by FROM releases WHERE release_id = ?", [release]
+        f"SELECT history_seq, superseded_by FROM releases WHERE release_id = {literal(release)}"
     ).fetchone()
     if row is None:
         raise KeyError(f"release {release} is not in the database")
@@ -58,36 +59,41 @@ def changes_between(
     """Every change after ``release_a`` up to and including ``release_b`` (effective releases)."""
     lo, hi = sorted((_seq(con, release_a), _seq(con, release_b)))
     return con.execute(
-        """SELECT x.* FROM code_changes_decoded x JOIN releases r USING (release_id)
-           WHERE r.history_seq > ? AND r.history_seq <= ?
-           ORDER BY r.history_seq, x.code, x.change_type, x.field""",
-        [lo, hi],
+        f"""SELECT x.* FROM code_changes_decoded x JOIN releases r USING (release_id)
+            WHERE r.history_seq > {lo} AND r.history_seq <= {hi}
+            ORDER BY r.history_seq, x.code, x.change_type, x.field"""
     ).pl()
 
 
 def code_timeline(con: duckdb.DuckDBPyConnection, code: str) -> pl.DataFrame:
     """A code's life: each version (episode, releases, CMS dates) and the changes that ended it."""
     return con.execute(
-        """SELECT h.episode, h.version, h.valid_from_release, h.valid_to_release,
+        f"""SELECT h.episode, h.version, h.valid_from_release, h.valid_to_release,
                   h.end_reason, h.added_date, h.action_effective_date, h.termination_date,
                   h.action_code, x.change_type, x.field, x.old_value, x.new_value,
                   x.action_code_meaning, x.action_agrees, x.silent, h.long_description
            FROM code_history h
            LEFT JOIN code_changes_decoded x
              ON x.code = h.code AND x.release_id = h.valid_from_release
-           WHERE h.code = ?
-           ORDER BY h.version, x.change_type, x.field""",
-        [code],
+           WHERE h.code = {literal(code)}
+           ORDER BY h.version, x.change_type, x.field"""
     ).pl()
+
+
+def last_release_with(con: duckdb.DuckDBPyConnection, code: str) -> str | None:
+    """The latest release (any revision) that carries ``code``, or None."""
+    row = con.execute(
+        f"""SELECT c.release_id FROM codes c JOIN releases r USING (release_id)
+            WHERE c.code = {literal(code)} ORDER BY r.release_order DESC LIMIT 1"""
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def code_page(
     con: duckdb.DuckDBPyConnection, code: str, release: str | None = None
 ) -> pl.DataFrame:
     """Every field of one code, decoded, as of ``release`` (default: the current release)."""
-    return con.execute(
-        "SELECT * FROM hcpcs_code(?, rel := ?)", [code, release]
-    ).pl()
+    return con.execute(f"SELECT * FROM hcpcs_code({literal(code)}, rel := {literal(release)})").pl()
 
 
 #: CMS action codes of a transaction report -> the change types that should show the same codes.
@@ -113,7 +119,7 @@ def action_agreement(
     one side only (the disagreements to explain).
     """
     changes = con.execute(
-        "SELECT code, change_type FROM code_changes WHERE release_id = ?", [release]
+        f"SELECT code, change_type FROM code_changes WHERE release_id = {literal(release)}"
     ).pl()
     rows = []
     for actions, types in AGREEMENT:
