@@ -27,7 +27,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from numpy.lib.stride_tricks import sliding_window_view
 
 from transforms.layout import (
     CHUNK_LENGTH,
@@ -170,6 +169,17 @@ def _null_where(strings: pa.LargeStringArray, null: np.ndarray) -> pa.LargeStrin
     )
 
 
+def _windows(data: np.ndarray, width: int, at: np.ndarray) -> np.ndarray:
+    """The ``width`` bytes of ``data`` from each offset in ``at``, as a (len(at), width) array.
+
+    ``data`` is seen as overlapping ``width``-byte elements, one starting at every byte, so that
+    each window is copied whole (twice as fast as rows of a ``sliding_window_view``).
+    """
+    element = np.dtype((np.void, width))
+    windows = np.ndarray((len(data) - width + 1,), element, buffer=data, strides=(1,))
+    return windows[at].view(np.uint8).reshape(len(at), width)
+
+
 @dataclass(frozen=True)
 class _Text:
     """The file's bytes and where each physical line lies in them (line ending excluded)."""
@@ -207,12 +217,12 @@ class _Text:
         at = self.starts[rows] + start
         last = len(self.data) - width  # the last window that lies inside the data
         if last >= 0:
-            block = sliding_window_view(self.data, width)[np.minimum(at, last)]
+            block = _windows(self.data, width, np.minimum(at, last))
             near_end = np.flatnonzero(at > last)
         else:
             block, near_end = np.empty((len(rows), width), np.uint8), np.arange(len(rows))
         if near_end.size:  # read these from the tail, which goes on into spaces
-            block[near_end] = sliding_window_view(self.tail, width)[at[near_end] - self.tail_start]
+            block[near_end] = _windows(self.tail, width, at[near_end] - self.tail_start)
         short = np.flatnonzero(lengths < end)
         if short.size:
             past_end = np.arange(start, end) >= lengths[short, None]
