@@ -560,7 +560,7 @@ def _unparsed_values(entries: list[_Unparsed], rows: int) -> pa.Array | pl.Serie
     """Per row, the (field, raw text) of every value that could not be typed, in entry order."""
     if not any(e.bad.any() for e in entries):  # the usual case: an empty list on every row
         none = pa.nulls(0, pa.struct({"field": pa.large_string(), "value": pa.large_string()}))
-        return pa.LargeListArray.from_arrays(_int64s(np.zeros(rows + 1)), none)
+        return pa.LargeListArray.from_arrays(_int64s(np.zeros(rows + 1, np.int64)), none)
     frame = pl.DataFrame(
         {f"raw{i}": pl.Series(e.raw) for i, e in enumerate(entries)}
         | {f"bad{i}": e.bad for i, e in enumerate(entries)}

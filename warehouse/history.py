@@ -39,7 +39,7 @@ class RebuildSummary:
     database: Path | None = None
 
 
-# What RE2's ``\\s`` matches besides a single space; without these and without two spaces in a row,
+# What RE2's ``\s`` matches besides a single space; without these and without two spaces in a row,
 # collapsing white space changes nothing, and the regex (most of the hashing time) is skipped.
 _RUN_OF_WHITE_SPACE = ("'  '", "chr(9)", "chr(10)", "chr(12)", "chr(13)")
 
