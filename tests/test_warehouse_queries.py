@@ -51,7 +51,7 @@ from pathlib import Path
 from sources.demo import write_demo_releases
 from sources.archive import read_release_file
 from transforms import parse_anweb
-from tests.warehouse_synth import codes_frame, publish
+from tests.warehouse_synth import publish
 from warehouse import history
 from warehouse.queries import (changes_between, changes_by_type, code_page, code_timeline,
                                last_release_with, release_summary)

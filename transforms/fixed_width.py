@@ -108,19 +108,23 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 
 # numpy goes to Arrow through its buffers: pyarrow converts a numpy argument with ``pa.array``,
 # which imports pandas (2 s on these machines, once in every process that parses).
+def _bitmap(flags: np.ndarray) -> pa.Buffer:
+    """Booleans in Arrow's bit-packed form (a validity bitmap, or a boolean array's values)."""
+    return pa.py_buffer(np.packbits(flags, bitorder="little"))
+
+
+def _typed(kind: pa.DataType, values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """An Arrow array of ``values``, null where not ``valid``."""
+    validity = None if valid is None else _bitmap(valid)
+    return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(values)])
+
+
 def _int64s(values: np.ndarray) -> pa.Int64Array:
-    values = np.ascontiguousarray(values, np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+    return _typed(pa.int64(), np.ascontiguousarray(values, np.int64))
 
 
-def _mask(values: np.ndarray) -> pa.BooleanArray:
-    bits = pa.py_buffer(np.packbits(values, bitorder="little"))
-    return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
-
-
-_ONE_SPACE = pa.LargeStringArray.from_buffers(
-    1, pa.py_buffer(np.arange(2, dtype=np.int64)), pa.py_buffer(b" ")
-)[0]
+def _mask(flags: np.ndarray) -> pa.BooleanArray:
+    return pa.Array.from_buffers(pa.bool_(), len(flags), [None, _bitmap(flags)])
 
 
 def _solid(block: np.ndarray) -> np.ndarray:
@@ -140,10 +144,13 @@ def _strings(
     if data.size and data.max() >= 0x80:
         offsets = _offsets(_UTF8_LENGTH[data])[offsets]
         data = np.frombuffer(data.tobytes().decode("cp1252", errors="replace").encode(), np.uint8)
-    validity = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    validity = None if valid is None else _bitmap(valid)
     return pa.LargeStringArray.from_buffers(
         len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data), validity
     )
+
+
+_ONE_SPACE = _strings(np.frombuffer(b" ", np.uint8), np.arange(2, dtype=np.int64))[0]
 
 
 def _rtrim(data: np.ndarray, offsets: np.ndarray) -> pa.LargeStringArray:
@@ -162,10 +169,9 @@ def _lengths(strings: pa.LargeStringArray) -> np.ndarray:
 
 def _null_where(strings: pa.LargeStringArray, null: np.ndarray) -> pa.LargeStringArray:
     """``strings`` with the rows where ``null`` is true set to null (no copy of the text)."""
-    validity = pa.py_buffer(np.packbits(~null, bitorder="little"))
     _, offsets, data = strings.buffers()
     return pa.LargeStringArray.from_buffers(
-        len(strings), offsets, data, validity, -1, strings.offset
+        len(strings), offsets, data, _bitmap(~null), -1, strings.offset
     )
 
 
@@ -454,12 +460,6 @@ def _ints(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     value = np.where(c[first, np.arange(c.shape[1])] == ord("-"), -value, value)
     valid &= (value >= np.iinfo(np.int16).min) & (value <= np.iinfo(np.int16).max)
     return value.astype(np.int16), valid
-
-
-def _typed(kind: pa.DataType, values: np.ndarray, valid: np.ndarray) -> pa.Array:
-    """An Arrow array of ``values``, null where not ``valid``."""
-    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(values)])
 
 
 _DATE_LENGTH = 8  # YYYYMMDD

@@ -86,8 +86,8 @@ CHANGE_COLUMNS: dict[str, str] = {
 # Rows of ``flagged`` that bring a change (compared with their previous appearance), and rows
 # after which the code leaves the file (absent from the next effective release).
 _PAIRED = "(event IS NOT NULL OR (prev_seq IS NOT NULL AND version_start))"
-_LEAVES = ("((next_seq IS NULL OR next_seq > seq + 1) "
-           "AND seq < (SELECT max(history_seq) FROM releases))")
+_LAST_SEQ = "(SELECT max(history_seq) FROM releases)"  # the latest effective release
+_LEAVES = f"((next_seq IS NULL OR next_seq > seq + 1) AND seq < {_LAST_SEQ})"
 
 
 def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
@@ -140,7 +140,6 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
             UNION SELECT p_release_id, code FROM flagged WHERE {_PAIRED})
         SELECT c.* FROM codes c SEMI JOIN wanted w USING (release_id, code)"""
     )
-    last = "(SELECT max(history_seq) FROM releases)"
     skip = {"source_line", "line_count", "code"}
     fields = ", ".join(f"c.{col}" for col in database.CODES_SCHEMA if col not in skip)
     con.execute(
@@ -157,11 +156,11 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
         SELECT e.code, e.episode, e.version,
                rf.release_id AS valid_from_release, rt.release_id AS valid_to_release,
                rn.release_id AS ended_in_release,
-               CASE WHEN e.to_seq = {last} THEN NULL
+               CASE WHEN e.to_seq = {_LAST_SEQ} THEN NULL
                     WHEN e.next_seq = e.to_seq + 1 AND e.next_event = 'reused' THEN 'reused'
                     WHEN e.next_seq = e.to_seq + 1 THEN 'changed'
                     ELSE 'dropped' END AS end_reason,
-               e.n AS release_count, e.to_seq = {last} AS is_current,
+               e.n AS release_count, e.to_seq = {_LAST_SEQ} AS is_current,
                rf.effective_from AS valid_from_date,
                CAST(rn.effective_from - INTERVAL 1 DAY AS DATE) AS valid_to_date,
                {fields}
