@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: venv run test bench lint clean
+.PHONY: venv run test bench docs lint clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not bench"
+
+# Re-render every generated block of docs/ from the data it documents (make test checks them).
+docs: $(STAMP)
+	$(BIN)/python -m flows.render_docs
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/bench -m bench

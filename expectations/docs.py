@@ -9,12 +9,11 @@ the pages load their CSS/JS from CDNs, so offline they render unstyled but compl
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from expectations.gate import GateResult
+    from contracts.validation import GateResult
 
 SITE_NAME = "hcpcs_data_docs"
 
@@ -55,7 +54,6 @@ def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
     ``reports_dir`` is normally ``<data_dir>/reports``. Re-running for the same release adds a
     new run beside the earlier ones (GX keys results by suite, run name and run time).
     """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,

@@ -5,145 +5,20 @@ Great Expectations on an ephemeral, in-memory context and returns a ``GateResult
 False when any error-severity expectation failed. ``to_dict()`` is what ``validation.json`` holds
 (one ``results`` entry per expectation, for DuckDB's ``validation_results``), ``summary_text()``
 is what the command line prints, and ``expectations.docs.build_data_docs`` renders the same run
-as GX Data Docs. GX is imported inside the functions that run it (it costs seconds to import).
+as GX Data Docs. The result types live in ``contracts.validation``; GX is imported inside the
+functions that run it (it costs seconds to import).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from contracts.settings import GateSettings
+from contracts.validation import BLANK, ExpectationOutcome, GateResult, Sample
 from expectations.frame import codes_frame, previous_frame
-from expectations.suite import Check, GateSettings, all_checks, build_suite
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One failing value: which code, which field, what value (``code`` is None for a
-    release-level finding such as the code count)."""
-
-    code: str | None
-    field: str
-    value: str
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    """What one expectation found. ``unexpected_count`` counts failing codes (None for the
-    table-level code count check, whose ``observed`` says what was seen)."""
-
-    name: str
-    severity: str
-    expectation: str
-    column: str | None
-    success: bool
-    unexpected_count: int | None
-    element_count: int | None
-    observed: str | None
-    samples: tuple[Sample, ...]
-    description: str
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["samples"] = [asdict(s) for s in self.samples]
-        return out
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """The gate's verdict on one release: ``passed`` means no error-severity expectation failed.
-
-    ``outcomes`` has one entry per expectation in suite order; ``gx_results`` keeps GX's own
-    validation results (one per batch) for ``build_data_docs`` and is left out of ``to_dict``.
-    """
-
-    release_id: str | None
-    code_count: int
-    previous_count: int | None
-    settings: GateSettings
-    outcomes: tuple[ExpectationOutcome, ...]
-    gx_results: tuple[Any, ...] = field(default=(), repr=False, compare=False)
-
-    @property
-    def errors(self) -> list[ExpectationOutcome]:
-        """Failed expectations with severity error: any one stops publishing."""
-        return [o for o in self.outcomes if not o.success and o.severity == "error"]
-
-    @property
-    def warnings(self) -> list[ExpectationOutcome]:
-        """Failed expectations with severity warning: recorded and published with the data."""
-        return [o for o in self.outcomes if not o.success and o.severity == "warning"]
-
-    @property
-    def passed(self) -> bool:
-        return not self.errors
-
-    def outcome(self, name: str) -> ExpectationOutcome:
-        """The outcome of the expectation called ``name``."""
-        return next(o for o in self.outcomes if o.name == name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able and deterministic (no timestamps): the content of ``validation.json``."""
-        return {
-            "release_id": self.release_id,
-            "passed": self.passed,
-            "error_count": len(self.errors),
-            "warning_count": len(self.warnings),
-            "code_count": self.code_count,
-            "previous_code_count": self.previous_count,
-            "expectation_count": len(self.outcomes),
-            "settings": asdict(self.settings),
-            "results": [o.to_dict() for o in self.outcomes],
-        }
-
-    def summary_text(self, *, all_rows: bool = False) -> str:
-        """A readable table: rule, severity, count, sample codes (field=value).
-
-        Lists every expectation that failed or found something under its threshold
-        (``all_rows`` lists passing ones too), errors first.
-        """
-        verdict = "PASSED" if self.passed else "FAILED"
-        head = (
-            f"Validation gate {self.release_id or '(release)'}: {verdict} - "
-            f"{len(self.errors)} errors, {len(self.warnings)} warnings; "
-            f"{len(self.outcomes)} expectations on {self.code_count:,} codes"
-        )
-        if self.previous_count is not None:
-            head += f" (previous release: {self.previous_count:,})"
-        order = {"error": 0, "warning": 1}
-        shown = sorted(
-            (o for o in self.outcomes if all_rows or not o.success or o.unexpected_count),
-            key=lambda o: (o.success, order.get(o.severity, 2)),
-        )
-        rows = [("rule", "severity", "result", "count", "sample codes")]
-        for o in shown:
-            count = o.observed if o.unexpected_count is None else f"{o.unexpected_count:,}"
-            samples = "; ".join(_sample_text(s) for s in o.samples[:3])
-            more = len(o.samples) > 3 or (o.unexpected_count or 0) > len(o.samples)
-            rows.append((o.name, o.severity, "pass" if o.success else "FAIL", count or "",
-                         samples + (" ..." if more else "")))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = [head, ""]
-        for r in rows:
-            cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
-                     r[3].rjust(widths[3]), r[4]]
-            lines.append("  ".join(cells).rstrip())
-        hidden = len(self.outcomes) - len(shown)
-        if hidden:
-            lines.append(f"({hidden} other expectations passed with nothing to report)")
-        return "\n".join(lines)
-
-
-#: How samples show a value that is blank in the file (a missing required field).
-BLANK = "(blank)"
-
-
-def _sample_text(s: Sample) -> str:
-    return f"{s.field}={s.value}" if s.code is None else f"{s.code} {s.field}={s.value}"
+from expectations.suite import Check, all_checks, build_suite, derived_columns
 
 
 def _samples(check: Check, result: dict[str, Any], limit: int) -> tuple[Sample, ...]:
@@ -204,7 +79,6 @@ def _outcome(check: Check, gx_result: Any, settings: GateSettings,
 def gx_context() -> Any:
     """An in-memory GX context: no Data Docs site (not even GX's default temporary one), no
     analytics, no progress bars."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -286,10 +160,10 @@ def run_gate(
     checks = all_checks(settings, previous_count)
     ctx = gx_context()
     runs = [("hcpcs_codes", [c for c in checks if c.batch == "codes"],
-             codes_frame(codes, previous))]
+             codes_frame(codes, derived_columns(checks, "codes"), previous))]
     if previous is not None:
         runs.append(("hcpcs_previous_release", [c for c in checks if c.batch == "previous"],
-                     previous_frame(codes, previous)))
+                     previous_frame(codes, previous, derived_columns(checks, "previous"))))
     by_name: dict[str, Any] = {}
     sizes: dict[str, int | None] = {}
     gx_results = []
@@ -305,11 +179,3 @@ def run_gate(
                      for c in checks)
     return GateResult(release_id, codes.height, previous_count, settings, outcomes,
                       tuple(gx_results))
-
-
-def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
-    """Render ``result`` as Great Expectations Data Docs under ``reports_dir`` (normally
-    ``<data_dir>/reports``); returns the index.html path. See ``expectations.docs``."""
-    from expectations.docs import build_data_docs as build
-
-    return build(result, reports_dir)

@@ -1,6 +1,8 @@
 """The validation suite as data: checks derived from the code domains plus a small rule table.
 
-Each ``Check`` is one Great Expectations expectation with a severity. Errors are structural breaks
+Each ``Check`` is one Great Expectations expectation with a severity, and, when GX cannot read the
+rule off the codes directly, the Polars expression of the column it validates (``derive``): adding
+a rule is adding one entry. Errors are structural breaks
 (unreadable or misaligned records, values outside a domain, duplicate codes, a release that lost a
 large part of its codes): they stop publishing. Warnings are rules CMS's own releases break (see
 ``cms-hcpcs-format.md`` sections 3.5 and 5): recorded and published with the data.
@@ -14,13 +16,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from expectations.domains import DOMAINS
+import polars as pl
+
+from contracts.domains import DOMAINS
+from contracts.layout import PROCEDURE_ONLY, domain_columns
+from contracts.settings import GateSettings
 from expectations.frame import (
+    DATE_FIELDS,
+    FILLER_FIELDS,
+    NUMBER_FIELDS,
     OCCURS,
-    obsolete_column,
+    PREVIOUS,
+    collapsed,
+    date_order,
+    first_occurrence,
+    first_value_on_modifier,
     occurrence_column,
     occurrence_field,
-    outside_domain_column,
+    unparsed,
 )
 
 if TYPE_CHECKING:
@@ -31,29 +44,13 @@ Batch = Literal["codes", "previous"]
 
 
 @dataclass(frozen=True)
-class GateSettings:
-    """Thresholds of the release-level checks (shares are fractions: 0.15 = 15%).
-
-    Defaults sit well above what real releases show (2016->2017: +3.3% codes, 1.6% vanished,
-    2.7% descriptions changed; 2017->2019: +4.6%, 1.7%, 2.9%) and well below a truncated file.
-    """
-
-    max_code_count_drift: float = 0.15
-    max_vanished_share: float = 0.10
-    max_description_changed_share: float = 0.25
-    sample_size: int = 10
-    #: Run every check in GX's cheap pass/fail format first and count only what failed (half the
-    #: time; same outcomes). False runs every check in full.
-    quick_first: bool = True
-
-
-@dataclass(frozen=True)
 class Check:
     """One expectation: which GX expectation on which column, with what severity and why.
 
-    ``field`` names the field in failing samples; None means the column holds ``"field=value"``
-    (the derived columns of ``expectations.frame``). ``when`` is a row condition
-    ``(column, values)``: the check applies only to rows whose column is in ``values``.
+    ``field`` names the field in failing samples; None means the column holds ``"field=value"``.
+    ``derive`` is the Polars expression that computes ``column`` from the codes (``None``: the
+    column is a field of the flattened codes). ``when`` is a row condition ``(column, values)``:
+    the check applies only to rows whose column is in ``values``.
     """
 
     name: str
@@ -65,6 +62,7 @@ class Check:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     when: tuple[str, tuple[str, ...]] | None = None
     batch: Batch = "codes"
+    derive: pl.Expr | None = field(default=None, compare=False, repr=False)
 
 
 _PROC = ("kind", ("procedure",))
@@ -78,9 +76,9 @@ _NULL, _NOT_NULL, _IN_SET = (
 def _check(name: str, severity: Severity, expectation: str, column: str, why: str,
            field: str | None = "", **kwargs: Any) -> Check:
     """Shorthand for the rule table: ``field`` defaults to the column itself."""
-    when = kwargs.pop("when", None)
+    when, derive = kwargs.pop("when", None), kwargs.pop("derive", None)
     return Check(name, severity, expectation, column, column if field == "" else field, why,
-                 kwargs, when)
+                 kwargs, when, derive=derive)
 
 
 # fmt: off
@@ -125,22 +123,28 @@ RULES: tuple[Check, ...] = (
            field=occurrence_field("types_of_service", 1), when=_PROC),
     _check("dates_valid", "error", _NULL, "invalid_date",
            "Dates are blank or a real YYYYMMDD date (catches shifted fields, 2018's ASC "
-           "date written two columns early, impossible dates).", field=None),
+           "date written two columns early, impossible dates).", field=None,
+           derive=unparsed(DATE_FIELDS)),
     _check("numbers_valid", "error", _NULL, "invalid_number",
-           "Numeric fields (anesthesia base units) are numbers.", field=None),
+           "Numeric fields (anesthesia base units) are numbers.", field=None,
+           derive=unparsed(NUMBER_FIELDS)),
     _check("fillers_blank", "error", _NULL, "nonblank_filler",
-           "Filler columns are blank; text there means a misaligned record.", field=None),
+           "Filler columns are blank; text there means a misaligned record.", field=None,
+           derive=unparsed(FILLER_FIELDS)),
     _check("modifier_without_procedure_values", "error", _NULL, "procedure_value_on_modifier",
            "Modifiers have no pricing indicators, multiple pricing indicator, BETOS, type of "
-           "service or anesthesia units (0 exceptions 2016-2025).", field=None),
+           "service or anesthesia units (0 exceptions 2016-2025).", field=None,
+           derive=first_value_on_modifier(PROCEDURE_ONLY)),
     _check("action_effective_date_present", "warning", _NOT_NULL, "action_effective_date",
            "Codes carry an action effective date; CMS left it blank for A5513 in 2019."),
     _check("added_not_after_action_effective", "warning", _NULL,
            "added_after_action_effective",
            "A code's action cannot take effect before the code was added; CMS has legacy "
-           "exceptions (E0910, E1050, S0091-S0093).", field=None),
+           "exceptions (E0910, E1050, S0091-S0093).", field=None,
+           derive=date_order("action_effective_date", "added_date")),
     _check("termination_not_before_added", "warning", _NULL, "terminated_before_added",
-           "A code cannot end before it was added.", field=None),
+           "A code cannot end before it was added.", field=None,
+           derive=date_order("termination_date", "added_date")),
     _check("pricing_00_99_means_multiple_pricing_9", "warning", _IN_SET,
            "multiple_pricing_indicator",
            "Pricing indicator 00 or 99 implies multiple pricing indicator 9; CMS broke it "
@@ -161,31 +165,45 @@ def domain_checks() -> list[Check]:
     """Every coded column within its domain (error) and not a value CMS retired (warning).
 
     Scalar columns use GX's in-set expectations directly; a repeating group is one derived column
-    (``expectations.frame``) naming its first bad occurrence, so 17 occurrences cost 3 checks.
+    naming its first bad occurrence, so 17 occurrences cost 3 checks.
     """
     out: list[Check] = []
     for name, domain in DOMAINS.items():
-        retired = ", ".join(sorted(domain.obsolete))
+        retired = sorted(domain.obsolete)
         listed = f" ({', '.join(domain.values)})" if len(domain.values) <= 10 else ""
-        for col in domain.columns:
+        for col in domain_columns(name):
             group = col in OCCURS
             what = f"Every occurrence of {col}" if group else col
             out.append(Check(
                 f"{col}_in_domain", "error", _NULL if group else _IN_SET,
-                outside_domain_column(col) if group else col, None if group else col,
+                f"{col}_outside_domain" if group else col, None if group else col,
                 f"{what} is blank or one of the {len(domain.values)} {name} values{listed}.",
                 {} if group else {"value_set": list(domain.values)},
+                derive=first_occurrence(col, list(domain.values), False) if group else None,
             ))
             if domain.obsolete:
                 out.append(Check(
                     f"{col}_not_obsolete", "warning",
                     _NULL if group else "ExpectColumnValuesToNotBeInSet",
-                    obsolete_column(col) if group else col, None if group else col,
+                    f"{col}_obsolete" if group else col, None if group else col,
                     f"{'No occurrence of ' + col if group else col + ' does not'} hold"
-                    f"{'s' if group else ''} a {name} value CMS retired ({retired}).",
-                    {} if group else {"value_set": sorted(domain.obsolete)},
+                    f"{'s' if group else ''} a {name} value CMS retired ({', '.join(retired)}).",
+                    {} if group else {"value_set": retired},
+                    derive=first_occurrence(col, retired, True) if group else None,
                 ))
     return out
+
+
+def _description_change() -> pl.Expr:
+    """Per code: null when new, "unchanged", or ``"<first description field changed>=changed"``."""
+    change = pl.when(pl.col(f"{PREVIOUS}code").is_null()).then(None)
+    for name in ("long_description", "short_description"):
+        differs = collapsed(name).ne_missing(collapsed(f"{PREVIOUS}{name}"))
+        change = change.when(differs).then(pl.lit(f"{name}=changed"))
+    return change.otherwise(pl.lit("unchanged"))
+
+
+_STATUS = pl.when(pl.col("present")).then(pl.lit("present")).otherwise(pl.lit("vanished"))
 
 
 def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
@@ -201,11 +219,12 @@ def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
               f"At most {settings.max_vanished_share:.0%} of the previous release's codes are "
               "missing (terminated codes stay in the file for years).",
               {"value_set": ["present"], "mostly": 1 - settings.max_vanished_share},
-              batch="previous"),
+              batch="previous", derive=_STATUS),
         Check("description_changed_share", "warning", _IN_SET, "description_change", None,
               f"At most {settings.max_description_changed_share:.0%} of continuing codes change "
               "their long or short description (whitespace ignored).",
-              {"value_set": ["unchanged"], "mostly": 1 - settings.max_description_changed_share}),
+              {"value_set": ["unchanged"], "mostly": 1 - settings.max_description_changed_share},
+              derive=_description_change()),
     ]
 
 
@@ -217,6 +236,12 @@ def all_checks(settings: GateSettings, previous_count: int | None) -> list[Check
     names = [c.name for c in checks]
     assert len(names) == len(set(names)), "check names must be unique"
     return checks
+
+
+def derived_columns(checks: list[Check], batch: Batch) -> dict[str, pl.Expr]:
+    """Column -> Polars expression, for the checks of ``batch`` that derive their column."""
+    return {c.column: c.derive for c in checks
+            if c.batch == batch and c.derive is not None and c.column is not None}
 
 
 def checks_markdown(settings: GateSettings | None = None) -> str:

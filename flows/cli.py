@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from contracts.settings import Settings, apply_offline_env
+from sources.registry import sources_help
+
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
@@ -90,7 +93,7 @@ def parse(
 
     Exit status: 0 parsed with no rejects, 1 some lines were rejected, 2 unreadable input.
     """
-    from warehouse.files import write_parquet
+    from contracts.files import write_parquet
 
     member_name, result = _parse_file(path)
     write_parquet(result.codes, out)
@@ -110,13 +113,7 @@ def parse(
 
 def _offline_prefect(verbose: bool) -> None:
     """Prefect and GX stay offline and keep their state in the project, whoever starts us."""
-    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # its private server migrates a new database first: 20 s (the default) is not enough on a
-    # busy 2-core machine
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    apply_offline_env(Path.cwd())
     if not verbose:  # the run's own summary is printed; Prefect's INFO lines still reach its API
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
@@ -157,13 +154,17 @@ def _run_flow(
     from flows.summary import EXIT_FAILED, RunSummary
 
     flow = {"refresh": refresh, "backfill": backfill}[flow_name]
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     show = not quiet and sys.stderr.isatty()
     if not quiet:
         typer.echo(f"{flow_name}: starting Prefect (its local server takes 10-20 s to start)...",
                    err=True)
     try:
         with reporting(RichReporter() if show else Reporter()):
-            result = flow(data_dir=str(data_dir), **params)
+            result = flow(data_dir=str(data_dir), settings=settings, **params)
     except Exception as exc:  # Prefect itself failed (its server, its database): not a release
         if verbose:
             raise
@@ -174,11 +175,7 @@ def _run_flow(
 
 @app.command()
 def run(
-    source: str = typer.Option(
-        "demo", "--source", "-s",
-        help="demo (embedded example quarters), cms (CMS's catalog), a folder of ZIPs, a ZIP or "
-        ".txt, a catalog CSV (release,url), or a URL of a ZIP or of a CMS page to discover.",
-    ),
+    source: str = typer.Option("demo", "--source", "-s", help=f"Where from: {sources_help()}."),
     data_dir: Path = DATA_DIR,
     as_json: bool = JSON,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
@@ -198,9 +195,7 @@ def run(
 
 @app.command()
 def backfill(
-    source: str = typer.Option(
-        "cms", "--source", "-s", help="A catalog: cms, a folder of ZIPs, a CSV, a URL list, demo."
-    ),
+    source: str = typer.Option("cms", "--source", "-s", help=f"Where from: {sources_help()}."),
     first: str | None = typer.Option(None, help="First release to load, e.g. 2019-Q1."),
     last: str | None = typer.Option(None, help="Last release to load, e.g. 2024-Q4."),
     data_dir: Path = DATA_DIR,
@@ -212,7 +207,7 @@ def backfill(
 
     Same exit status as run.
     """
-    from sources.release import ReleaseIdError, validate_release_id
+    from contracts.release import ReleaseIdError, validate_release_id
 
     try:
         for rid in (first, last):
@@ -230,9 +225,9 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """The analysts' database, read-only, or a clear error saying how to create it."""
     import duckdb
 
-    from warehouse.history import DB_NAME
+    from contracts.paths import DataDir
 
-    db = data_dir / DB_NAME
+    db = DataDir(data_dir).database
     if not db.exists():
         raise fail(f"{db}: no database yet; run `hcpcs run` (or `hcpcs backfill`) first")
     return duckdb.connect(str(db), read_only=True)
@@ -314,7 +309,7 @@ def diff(
 
 def _page_lines(page: dict[str, Any]) -> list[str]:
     """A code page as CMS's readers know it: each field, its value, and what the value means."""
-    from transforms.layout import CODES_SCHEMA
+    from contracts.layout import CODES_SCHEMA
 
     lines = []
     for col in CODES_SCHEMA:
@@ -401,9 +396,9 @@ def validate(
     (warnings allowed), 1 errors (the release would not be published), 2 unreadable input.
     """
     _offline_prefect(True)
+    from contracts.release import release_from_name
     from expectations.docs import build_data_docs
     from expectations.gate import run_gate
-    from sources.release import release_from_name
 
     codes = _parse_file(path)[1].codes
     before = _parse_file(previous)[1].codes if previous else None

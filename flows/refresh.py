@@ -17,18 +17,18 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from contracts.release import ReleaseFile, release_sort_key
+from contracts.settings import Settings
+from contracts.validation import ExpectationOutcome
 from flows import tasks
 from flows.progress import reporter
 from flows.summary import ReleaseOutcome, RunSummary
-from sources.fetch import FetchResult
-from sources.release import release_sort_key
 from warehouse import publish as pub
 from warehouse.history import database_is_current
 from warehouse.lock import publish_lock
@@ -39,12 +39,14 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _fetch_all(source: str, data_dir: Path, releases: tuple[str, str] | None,
-               outcomes: list[ReleaseOutcome]) -> list[FetchResult]:
+def _fetch_all(source: str, data_dir: Path, settings: Settings,
+               releases: tuple[str, str] | None,
+               outcomes: list[ReleaseOutcome]) -> list[ReleaseFile]:
     """Every release file the source offers (within ``releases``) into the raw store, oldest
     release first; a source or file that fails becomes a failed outcome."""
+    retry = {"retry_delay_seconds": settings.fetch.retry_delay_seconds}
     try:
-        entries = tasks.discover_releases(source, data_dir)
+        entries = tasks.discover_releases.with_options(**retry)(source, data_dir)
     except Exception as exc:
         outcomes.append(ReleaseOutcome("?", "failed", source_url=source, stage="discover",
                                        message=_error_text(exc)))
@@ -52,51 +54,54 @@ def _fetch_all(source: str, data_dir: Path, releases: tuple[str, str] | None,
     if releases:
         lo, hi = (release_sort_key(r) for r in releases)
         entries = [e for e in entries
-                   if e.release is None or lo <= release_sort_key(e.release) <= hi]
+                   if e.release_id is None or lo <= release_sort_key(e.release_id) <= hi]
     get_run_logger().info("%d release file(s) offered by %s", len(entries), source)
     progress = reporter()
     progress.releases(len(entries), "fetching")
     fetched = []
+    fetch_release = tasks.fetch_release.with_options(**retry)
     for entry in entries:
-        progress.release(entry.release or entry.url, "downloading")
+        progress.release(entry.release_id or entry.source_url, "downloading")
         try:
-            fetched.append(tasks.fetch_release(entry, data_dir))
+            fetched.append(fetch_release(entry, data_dir, settings.fetch))
         except Exception as exc:
-            outcomes.append(ReleaseOutcome(entry.release or "?", "failed", source_url=entry.url,
-                                           stage="fetch", message=_error_text(exc)))
+            outcomes.append(ReleaseOutcome(entry.release_id or "?", "failed",
+                                           source_url=entry.source_url, stage="fetch",
+                                           message=_error_text(exc)))
         progress.advance()
-    return sorted(fetched, key=lambda f: release_sort_key(f.release_id))
+    return sorted(fetched, key=lambda f: release_sort_key(f.release_id or ""))
 
 
-def _finding(outcome: Any) -> str:
+def _finding(outcome: ExpectationOutcome) -> str:
     """"rule: count (code field=value, ...)" for one failed expectation of the gate."""
     count = outcome.observed if outcome.unexpected_count is None else outcome.unexpected_count
     samples = "; ".join(f"{s.code or '-'} {s.field}={s.value}" for s in outcome.samples[:3])
     return f"{outcome.name}: {count}" + (f" ({samples})" if samples else "")
 
 
-def _process(f: FetchResult, data_dir: Path) -> ReleaseOutcome:
+def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutcome:
     """parse -> validate -> publish one fetched release; any failure is the outcome, not a crash."""
-    out = ReleaseOutcome(f.release_id, "failed", source_url=f.source_url, sha256=f.sha256)
+    release_id = f.release_id or "?"
+    out = ReleaseOutcome(release_id, "failed", source_url=f.source_url, sha256=f.sha256)
     progress = reporter()
     try:
         out.stage = "parse"
-        progress.release(f.release_id, "parsing")
-        parsed = tasks.parse_release(f.release_id, f.path, f.sha256)
+        progress.release(release_id, "parsing")
+        parsed = tasks.parse_release(f)
         kinds = dict(parsed.codes.group_by("kind").len().iter_rows())
         out.codes, out.rejects = parsed.codes.height, parsed.rejects.height
         out.procedures, out.modifiers = kinds.get("procedure", 0), kinds.get("modifier", 0)
         out.stage = "validate"
-        progress.release(f.release_id, "validating")
-        gate = tasks.validate_release(f.release_id, parsed.codes, data_dir)
+        progress.release(release_id, "validating")
+        gate = tasks.validate_release(release_id, parsed.codes, data_dir, settings.gate)
         out.warnings = [_finding(o) for o in gate.warnings]
         out.errors = [_finding(o) for o in gate.errors]
         if not gate.passed:
             out.message = f"validation failed with {len(out.errors)} error rule(s); not published"
             return out
         out.stage = "publish"
-        progress.release(f.release_id, "publishing")
-        tasks.publish_release(f.release_id, parsed, gate.to_dict(), f, data_dir)
+        progress.release(release_id, "publishing")
+        tasks.publish_release(f, parsed, gate, data_dir)
     except Exception as exc:
         out.message = _error_text(exc)
         return out
@@ -121,22 +126,26 @@ def _rebuild(data_dir: Path, summary: RunSummary, published_now: list[str]) -> N
 
 
 def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild: bool,
+                 settings: Settings | None = None,
                  releases: tuple[str, str] | None = None) -> RunSummary:
     """The body both flows share (must run inside a flow: it calls tasks)."""
     logger = get_run_logger()
     data_dir = Path(data_dir)
+    settings = settings or Settings.from_env()
     started = time.monotonic()
     summary = RunSummary(flow_name, source, str(data_dir),
                          datetime.now(UTC).isoformat(timespec="seconds"),
                          flow_run_id=str(flow_run.get_id() or ""))
     with publish_lock(data_dir):  # one run at a time per data directory
-        fetched = _fetch_all(source, data_dir, releases, summary.releases)
-        todo = [f for f in fetched if not pub.is_published(data_dir, f.release_id, f.sha256)]
-        summary.releases += [ReleaseOutcome(f.release_id, "unchanged", source_url=f.source_url,
-                                            sha256=f.sha256) for f in fetched if f not in todo]
+        fetched = _fetch_all(source, data_dir, settings, releases, summary.releases)
+        todo = [f for f in fetched
+                if not pub.is_published(data_dir, f.release_id or "", f.sha256)]
+        summary.releases += [ReleaseOutcome(f.release_id or "?", "unchanged",
+                                            source_url=f.source_url, sha256=f.sha256)
+                             for f in fetched if f not in todo]
         reporter().releases(len(todo), "processing")
         for f in todo:
-            outcome = _process(f, data_dir)
+            outcome = _process(f, data_dir, settings)
             summary.releases.append(outcome)
             logger.log(40 if outcome.status == "failed" else 20, "%s %s%s", f.release_id,
                        outcome.status, f": {outcome.message}" if outcome.message else "")
@@ -157,18 +166,22 @@ def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild:
 
 
 @flow(name="hcpcs-refresh", log_prints=True)
-def refresh(source: str = "demo", data_dir: str = "data") -> dict:
-    """Fetch what is new at ``source``, validate and publish it, then rebuild history once."""
-    return run_pipeline("refresh", source, Path(data_dir), always_rebuild=False).to_dict()
+def refresh(source: str = "demo", data_dir: str = "data", settings: Settings | None = None) -> dict:
+    """Fetch what is new at ``source``, validate and publish it, then rebuild history once.
+
+    ``settings`` default to ``Settings.from_env()`` at the start of the run.
+    """
+    return run_pipeline("refresh", source, Path(data_dir), always_rebuild=False,
+                        settings=settings).to_dict()
 
 
 @flow(name="hcpcs-backfill", log_prints=True)
 def backfill(source: str = "cms", data_dir: str = "data", first: str | None = None,
-             last: str | None = None) -> dict:
+             last: str | None = None, settings: Settings | None = None) -> dict:
     """Every release of a catalog (optionally ``first``..``last``), then a full history rebuild.
 
     Loading releases in any order gives the same database: history is rebuilt from all of them.
     """
     span = (first or "1900-Q1", last or "9999-Q4") if first or last else None
     return run_pipeline("backfill", source, Path(data_dir), always_rebuild=True,
-                        releases=span).to_dict()
+                        settings=settings, releases=span).to_dict()

@@ -11,17 +11,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from warehouse.files import atomic_write_bytes
-
-RUNS_DIR = Path("reports") / "runs"
-LAST_RUN = Path("reports") / "last_run.json"
+from contracts.files import atomic_write_bytes
+from contracts.paths import DataDir
 
 Status = Literal["published", "unchanged", "failed"]
 
 # Exit codes of `hcpcs run` / `hcpcs backfill`, so a script can tell the three outcomes apart.
 EXIT_PUBLISHED = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_NOTHING_NEW = 3
 
 
@@ -136,12 +133,13 @@ class RunSummary:
         """Write ``reports/runs/<start>-<flow>.json`` and ``reports/last_run.json`` atomically."""
         body = (json.dumps(self.to_dict(), indent=2) + "\n").encode()
         stamp = self.started_at.replace(":", "").replace("-", "")
-        path = Path(data_dir) / RUNS_DIR / f"{stamp}-{self.flow}.json"
+        paths = DataDir(data_dir)
+        path = paths.runs / f"{stamp}-{self.flow}.json"
         atomic_write_bytes(path, body)
-        atomic_write_bytes(Path(data_dir) / LAST_RUN, body)
+        atomic_write_bytes(paths.last_run, body)
         return path
 
 
 def last_run(data_dir: Path) -> RunSummary | None:
-    path = Path(data_dir) / LAST_RUN
+    path = DataDir(data_dir).last_run
     return RunSummary.from_dict(json.loads(path.read_text())) if path.exists() else None

@@ -14,14 +14,17 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_MEMBER_BYTES = 64 * 1024 * 1024  # real files are 2.4-5.4 MB
+from contracts.errors import TerminalError
+from contracts.settings import FetchSettings
+
+MAX_MEMBER_BYTES = FetchSettings().max_member_bytes  # real files are 2.4-5.4 MB
 
 _DATA_MEMBER = re.compile(r"(?i)(?:^|/)HCPC\d{2,4}_[^/]*(?:ANWEB|A-N)[^/]*\.txt$")
 _VERSION = re.compile(r"(?i)_v(\d+)(?=\.txt$)")
 _STAMP = re.compile(r"_(\d{2})(\d{2})(\d{4})(?=\.txt$)")  # _MMDDYYYY
 
 
-class ArchiveError(ValueError):
+class ArchiveError(TerminalError, ValueError):
     """The ZIP cannot give one trustworthy data file (none, ambiguous, corrupt, encrypted, big)."""
 
 

@@ -1,9 +1,9 @@
-"""Where releases come from: the known CMS URLs (a CSV shipped with the package and extendable by
-the user), a folder of ZIPs, a file listing URLs, a CMS page to discover, or the embedded demo.
+"""Lists of release files read from local catalogs: the known CMS URLs (a CSV shipped with the
+package and extendable by the user), a CSV or URL list of the user's, a folder of ZIPs.
 
-``resolve_source`` turns whatever the user typed into a list of ``CatalogEntry``; fetching them is
-``sources.fetch``'s job. ``CatalogEntry.release`` is the quarter (``YYYY-Qn``) when the name tells
-it, or ``None`` when only the downloaded data member will (``fetch`` reads it from there).
+Each reader returns ``ReleaseFile``s with ``release_id`` the quarter (``YYYY-Qn``) when the name
+tells it, or ``None`` when only the downloaded data member will (``fetch`` reads it from there).
+``sources.registry`` decides which reader a source string goes to.
 """
 
 from __future__ import annotations
@@ -11,37 +11,44 @@ from __future__ import annotations
 import csv
 import os
 import zipfile
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
+from contracts.errors import TerminalError
+from contracts.release import (
+    ReleaseFile,
+    ReleaseIdError,
+    quarter_of,
+    release_from_name,
+    sort_files,
+)
 from sources.archive import ArchiveError, select_data_member
-from sources.release import ReleaseIdError, quarter_of, release_from_name, release_sort_key
 
 SHIPPED_CATALOG = Path(__file__).with_name("cms_catalog.csv")
 USER_CATALOG_ENV = "HCPCS_CATALOG"  # path of a CSV (release,url) that extends the shipped one
 
 
-@dataclass(frozen=True)
-class CatalogEntry:
-    release: str | None  # the quarter, YYYY-Qn; None = read it from the data member after download
-    url: str  # https://, http://, file:// or a local path
-
-
-class CatalogError(ValueError):
+class CatalogError(TerminalError, ValueError):
     """A catalog file or source argument that cannot be read; the message names file and line."""
 
 
-def sort_entries(entries: Iterable[CatalogEntry]) -> list[CatalogEntry]:
-    """Oldest release first (unknown releases last), then by URL: a stable, readable order."""
-    return sorted(
-        entries,
-        key=lambda e: (e.release is None, release_sort_key(e.release) if e.release else (), e.url),
-    )
+def local_path(source: str) -> Path | None:
+    """The file a ``file://`` URL or plain path names; ``None`` for http(s); ``CatalogError``
+    for any other scheme."""
+    scheme = urlsplit(source).scheme.lower()
+    if scheme in ("http", "https"):
+        return None
+    if scheme == "file":
+        return Path(url2pathname(urlsplit(source).path))
+    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise CatalogError(
+            f"{source}: unsupported scheme {scheme!r} (use https, http, file or a local path)"
+        )
+    return Path(source)
 
 
-def _entry(release: str, url: str, where: str) -> CatalogEntry:
+def _entry(release: str, url: str, where: str) -> ReleaseFile:
     url = url.strip()
     if not url:
         raise CatalogError(f"{where}: no URL")
@@ -49,7 +56,7 @@ def _entry(release: str, url: str, where: str) -> CatalogEntry:
     if not release:
         raise CatalogError(f"{where}: cannot tell the release of {url}; write it as release,url")
     try:
-        return CatalogEntry(quarter_of(release), url)
+        return ReleaseFile(quarter_of(release), url)
     except ReleaseIdError as exc:
         raise CatalogError(f"{where}: {exc}") from None
 
@@ -66,7 +73,7 @@ def _content_lines(path: Path) -> list[tuple[int, str]]:
     ]
 
 
-def read_catalog_csv(path: Path) -> list[CatalogEntry]:
+def read_catalog_csv(path: Path) -> list[ReleaseFile]:
     """A ``release,url`` CSV (header optional, ``#`` comments); a blank release is derived."""
     out = []
     for number, line in _content_lines(Path(path)):
@@ -79,17 +86,17 @@ def read_catalog_csv(path: Path) -> list[CatalogEntry]:
     return out
 
 
-def cms_catalog(extra: Path | None = None) -> list[CatalogEntry]:
+def cms_catalog(extra: Path | None = None) -> list[ReleaseFile]:
     """The shipped CMS URLs plus the user's (``extra`` or ``$HCPCS_CATALOG``); user wins per URL."""
     if extra is None and os.environ.get(USER_CATALOG_ENV):
         extra = Path(os.environ[USER_CATALOG_ENV])
-    by_url = {e.url: e for e in read_catalog_csv(SHIPPED_CATALOG)}
+    by_url = {e.source_url: e for e in read_catalog_csv(SHIPPED_CATALOG)}
     if extra is not None:
-        by_url.update({e.url: e for e in read_catalog_csv(extra)})
-    return sort_entries(by_url.values())
+        by_url.update({e.source_url: e for e in read_catalog_csv(extra)})
+    return sort_files(list(by_url.values()))
 
 
-def url_list_catalog(path: Path) -> list[CatalogEntry]:
+def url_list_catalog(path: Path) -> list[ReleaseFile]:
     """One source per line: ``url``, ``release url`` or ``release,url`` (``#`` comments)."""
     out = []
     for number, line in _content_lines(Path(path)):
@@ -101,7 +108,8 @@ def url_list_catalog(path: Path) -> list[CatalogEntry]:
     return out
 
 
-def _is_data_txt(path: Path) -> bool:
+def is_data_txt(path: Path) -> bool:
+    """A bare fixed-width data file, by its name (``HCPC…ANWEB….txt``)."""
     try:
         select_data_member([path.name])
     except ArchiveError:
@@ -109,7 +117,7 @@ def _is_data_txt(path: Path) -> bool:
     return True
 
 
-def _release_of_file(path: Path) -> str | None:
+def release_of_file(path: Path) -> str | None:
     """The quarter of a release file, from its name or else from its data member's name."""
     if release := release_from_name(path.name):
         return release
@@ -122,7 +130,7 @@ def _release_of_file(path: Path) -> str | None:
         return None
 
 
-def folder_catalog(path: Path) -> list[CatalogEntry]:
+def folder_catalog(path: Path) -> list[ReleaseFile]:
     """Every release ZIP (or bare data ``.txt``) under ``path``, recursively.
 
     Companion files (corrections, NOC codes, record layouts) and unrelated files are left out.
@@ -132,46 +140,8 @@ def folder_catalog(path: Path) -> list[CatalogEntry]:
         if not file.is_file() or file.name.startswith("."):
             continue
         is_zip = file.suffix.lower() == ".zip"
-        if not (is_zip or _is_data_txt(file)):
+        if not (is_zip or is_data_txt(file)):
             continue
-        if (release := _release_of_file(file)) is not None:
-            out.append(CatalogEntry(release, str(file)))
-    return sort_entries(out)
-
-
-def _local(source: str) -> Path | None:
-    parts = urlsplit(source)
-    if parts.scheme.lower() == "file":
-        from urllib.request import url2pathname
-
-        return Path(url2pathname(parts.path))
-    return None if parts.scheme.lower() in ("http", "https") else Path(source)
-
-
-def resolve_source(source: str, *, demo_dir: Path) -> list[CatalogEntry]:
-    """What to fetch for ``source``: ``demo``, ``cms``, a folder, a release file, a catalog CSV or
-    URL list, a ``file://`` URL, a URL of a ZIP, or a URL of a CMS page (discovery)."""
-    if source == "demo":
-        from sources.demo import DEMO_QUARTERS, write_demo_releases
-
-        paths = write_demo_releases(demo_dir)
-        pairs = zip(DEMO_QUARTERS, paths, strict=True)
-        return [CatalogEntry(quarter_of(q.release), str(p)) for q, p in pairs]
-    if source == "cms":
-        return cms_catalog()
-    path = _local(source)
-    if path is None:  # http(s)
-        if urlsplit(source).path.lower().endswith(".zip"):
-            return [CatalogEntry(release_from_name(source), source)]
-        from sources.discover import discover
-
-        return discover(source)
-    if path.is_dir():
-        return folder_catalog(path)
-    if not path.is_file():
-        raise CatalogError(f"{source}: no such file or folder (and not 'demo', 'cms' or a URL)")
-    if path.suffix.lower() == ".zip" or _is_data_txt(path):
-        return [CatalogEntry(_release_of_file(path), source)]
-    if path.suffix.lower() == ".csv":
-        return sort_entries(read_catalog_csv(path))
-    return url_list_catalog(path)
+        if (release := release_of_file(file)) is not None:
+            out.append(ReleaseFile(release, str(file)))
+    return sort_files(out)

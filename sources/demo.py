@@ -23,9 +23,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
+from contracts.domains import ACTION_CODE
+from contracts.files import atomic_write_bytes
 from transforms.fixed_width import format_code
-from transforms.transaction_report import PHRASES
-from warehouse.files import atomic_write_bytes
 
 Padding = Literal["trim-continuations", "full", "trimmed"]
 Row = dict[str, object]
@@ -166,8 +166,8 @@ DEMO_CHANGES: tuple[DemoChange, ...] = (
 )
 # fmt: on
 
-_PHRASE = {  # action letter -> the report wording (first phrase of the parser's table)
-    letter: next(p for p, a in PHRASES.items() if a == letter) for letter in set(PHRASES.values())
+_PHRASE = {  # action letter -> the report wording (the first the action-code domain lists)
+    letter: phrases[0] for letter, phrases in ACTION_CODE.phrases.items()
 }
 
 # Baseline families: (prefix, first number, step, count, long template, short template, fields).

@@ -12,11 +12,12 @@ from __future__ import annotations
 import html
 import io
 import re
+from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
-from sources.catalog import CatalogEntry, sort_entries
+from contracts.release import ReleaseFile, release_from_name, sort_files
+from contracts.settings import FetchSettings
 from sources.fetch import http_get
-from sources.release import release_from_name
 
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 MAX_FOLLOWED_PAGES = 40
@@ -59,25 +60,26 @@ def _page_links(html_text: str, base_url: str) -> list[str]:
     ]
 
 
-def _get_page(url: str, timeout: float) -> str:
+def _get_page(url: str, settings: FetchSettings) -> str:
     sink = io.BytesIO()
-    http_get(url, sink, timeout=timeout, max_bytes=MAX_PAGE_BYTES, max_attempts=3,
-             max_total_seconds=max(60.0, 4 * timeout))  # fmt: skip
+    page = replace(settings, max_bytes=MAX_PAGE_BYTES, max_attempts=min(settings.max_attempts, 3))
+    http_get(url, sink, settings=page)
     return sink.getvalue().decode("utf-8", errors="replace")
 
 
-def discover(page_url: str, *, timeout: float = 30) -> list[CatalogEntry]:
+def discover(page_url: str, *, settings: FetchSettings | None = None) -> list[ReleaseFile]:
     """Release ZIPs linked from ``page_url`` and from the item/year pages it links to (one level).
 
     Raises ``FetchError`` when a page cannot be read: a silent gap would look like "no release".
     """
-    first = _get_page(page_url, timeout)
+    settings = settings or FetchSettings()
+    first = _get_page(page_url, settings)
     links = extract_release_links(first, page_url)
     seen = {page_url}
     for page in _page_links(first, page_url)[:MAX_FOLLOWED_PAGES]:
         if page in seen:
             continue
         seen.add(page)
-        found = extract_release_links(_get_page(page, timeout), page)
+        found = extract_release_links(_get_page(page, settings), page)
         links += [u for u in found if u not in links]
-    return sort_entries([CatalogEntry(release_from_name(u), u) for u in links])
+    return sort_files([ReleaseFile(release_from_name(u), u) for u in links])

@@ -19,20 +19,27 @@ import re
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import httpx
 
+from contracts.errors import HcpcsError
+from contracts.release import (
+    FileStatus,
+    ReleaseFile,
+    quarter_of,
+    release_from_name,
+    validate_release_id,
+)
+from contracts.settings import FetchSettings
 from sources.archive import MAX_MEMBER_BYTES, ArchiveError, read_data_member, select_data_member
+from sources.catalog import CatalogError, local_path
 from sources.rawstore import RawStore
-from sources.release import quarter_of, release_from_name, validate_release_id
 
-MB = 1024 * 1024
 USER_AGENT = "hcpcs-pipeline/0.1 (+https://github.com/; quarterly HCPCS Level II refresh)"
 CHUNK = 64 * 1024
 # A record line as CMS writes it (columns 1-11): lets a bare .txt in, keeps HTML and junk out.
@@ -40,10 +47,9 @@ _RECORD_LINE = re.compile(rb"(?m)^(?:[A-Z0-9]{5}|   [A-Z0-9]{2})\d{5}[3478]")
 _FILENAME = re.compile(r"""(?i)filename\*?=(?:UTF-8'')?["']?([^"';]+)""")
 
 Progress = Callable[[int, int | None], None]
-Status = Literal["new", "unchanged", "reissue"]
 
 
-class FetchError(RuntimeError):
+class FetchError(HcpcsError, RuntimeError):
     """A release could not be fetched; the message names the source, the attempts and the cause.
 
     ``transient`` is true when the server or network kept failing in ways that may pass (timeouts,
@@ -53,18 +59,6 @@ class FetchError(RuntimeError):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    release_id: str
-    quarter: str
-    sha256: str
-    path: Path
-    source_url: str
-    member_name: str
-    status: Status
-    attempts: int
 
 
 class _Retry(Exception):
@@ -160,15 +154,14 @@ def http_get(
     url: str,
     sink: BinaryIO,
     *,
+    settings: FetchSettings,
     headers: dict[str, str] | None = None,
-    timeout: float = 30,
-    max_bytes: int = 200 * MB,
-    max_attempts: int = 5,
-    max_total_seconds: float = 300,
-    backoff_base: float = 1.0,
     progress: Progress | None = None,
 ) -> tuple[_Reply, int]:
-    """GET ``url`` into ``sink`` with retries; (reply, attempts made) or ``FetchError``."""
+    """GET ``url`` into ``sink`` with retries within ``settings``; (reply, attempts) or
+    ``FetchError``."""
+    timeout, max_attempts = settings.timeout, settings.max_attempts
+    max_total_seconds, backoff_base = settings.max_total_seconds, settings.backoff_base
     deadline = time.monotonic() + max_total_seconds
     request_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=10) as client:
@@ -179,7 +172,7 @@ def http_get(
                     url,
                     request_headers,
                     sink,
-                    max_bytes=max_bytes,
+                    max_bytes=settings.max_bytes,
                     deadline=deadline,
                     progress=progress,
                 )
@@ -205,20 +198,6 @@ def http_get(
     raise FetchError(
         f"{url}: failed after {max_attempts} attempt(s): last error: {cause}", transient=True
     )
-
-
-def local_path(source: str) -> Path | None:
-    """The file a ``file://`` URL or plain path names; ``None`` for http(s); else ``FetchError``."""
-    scheme = urlsplit(source).scheme.lower()
-    if scheme in ("http", "https"):
-        return None
-    if scheme == "file":
-        return Path(url2pathname(urlsplit(source).path))
-    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise FetchError(
-            f"{source}: unsupported scheme {scheme!r} (use https, http, file or a local path)"
-        )
-    return Path(source)
 
 
 def _copy_local(path: Path, sink: BinaryIO, max_bytes: int, progress: Progress | None) -> str:
@@ -275,26 +254,26 @@ def fetch(
     store: RawStore,
     *,
     release: str | None = None,
-    timeout: float = 30,
-    max_bytes: int = 200 * MB,
-    max_attempts: int = 5,
-    max_total_seconds: float = 300,
+    settings: FetchSettings | None = None,
     progress: Progress | None = None,
-    backoff_base: float = 1.0,
-    max_member_bytes: int = MAX_MEMBER_BYTES,
-) -> FetchResult:
-    """Download ``source`` into ``store``; say if it is a new, unchanged or re-issued release.
+) -> ReleaseFile:
+    """Download ``source`` into ``store``; the stored file, with ``status`` saying whether it is
+    a new, unchanged or re-issued release.
 
     ``release`` (``YYYY-Qn``) overrides the quarter read from the URL, the server's file name or
-    the data member's name. ``max_member_bytes`` caps the decompressed data member (ZIP bombs).
+    the data member's name. ``settings`` holds the limits (sizes, time, attempts).
     """
+    settings = settings or FetchSettings()
     quarter = quarter_of(validate_release_id(release)) if release else None
-    path = local_path(source)
+    try:
+        path = local_path(source)
+    except CatalogError as exc:
+        raise FetchError(str(exc)) from None
     tmp = store.new_tmp_file()
     try:
         if path is not None:
             with tmp.open("wb") as sink:
-                sha = _copy_local(path, sink, max_bytes, progress)
+                sha = _copy_local(path, sink, settings.max_bytes, progress)
             names, attempts, reply = [source, path.name], 1, None
         else:
             remembered = store.validators(source)
@@ -305,17 +284,8 @@ def fetch(
                 if "last_modified" in remembered:
                     headers["If-Modified-Since"] = remembered["last_modified"]
             with tmp.open("wb") as sink:
-                reply, attempts = http_get(
-                    source,
-                    sink,
-                    headers=headers,
-                    timeout=timeout,
-                    max_bytes=max_bytes,
-                    max_attempts=max_attempts,
-                    max_total_seconds=max_total_seconds,
-                    backoff_base=backoff_base,
-                    progress=progress,
-                )
+                reply, attempts = http_get(source, sink, settings=settings, headers=headers,
+                                           progress=progress)
             if reply.status == 304:
                 stored = store.find(remembered.get("sha256", ""))
                 if stored is None:
@@ -325,7 +295,7 @@ def fetch(
             names = [source, reply.final_url, reply.filename or ""]
         name = Path(urlsplit(names[-1] or source).path).name
         try:
-            member, suffix = inspect_payload(tmp, name, source, max_member_bytes)
+            member, suffix = inspect_payload(tmp, name, source, settings.max_member_bytes)
         except FetchError as exc:
             refused = f"{exc} (read in {attempts} attempt(s); refused, not retried)"
             raise FetchError(refused) from None
@@ -341,7 +311,7 @@ def fetch(
         if existing is None:
             reissue = any(z.quarter == quarter for z in store.list())
             stored = store.add(tmp, quarter, source_url=source, member_name=member, suffix=suffix)
-            status: Status = "reissue" if reissue else "new"
+            status: FileStatus = "reissue" if reissue else "new"
         else:
             stored, status = existing, "unchanged"
         if reply is not None:
@@ -351,15 +321,8 @@ def fetch(
         tmp.unlink(missing_ok=True)
 
 
-def _result(stored, store: RawStore, source: str, status: Status, attempts: int) -> FetchResult:
+def _result(stored: ReleaseFile, store: RawStore, source: str, status: FileStatus,
+            attempts: int) -> ReleaseFile:
+    """The stored file as the store now lists it (its revision id may have been re-derived)."""
     current = next(z for z in store.list() if z.sha256 == stored.sha256)
-    return FetchResult(
-        release_id=current.release_id,
-        quarter=current.quarter,
-        sha256=current.sha256,
-        path=current.path,
-        source_url=source,
-        member_name=current.member_name,
-        status=status,
-        attempts=attempts,
-    )
+    return replace(current, source_url=source, status=status, attempts=attempts)

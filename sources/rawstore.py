@@ -20,30 +20,15 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 
+from contracts.files import atomic_write_bytes
+from contracts.release import ReleaseFile, quarter_of, release_sort_key, revision_id
 from sources.archive import member_rank
-from sources.release import quarter_of, release_sort_key, revision_id
-from warehouse.files import atomic_write_bytes
 
 SUFFIXES = (".zip", ".txt")
-
-
-@dataclass(frozen=True)
-class StoredZip:
-    """One distinct file of a release in the store."""
-
-    release_id: str  # revision-qualified: 2026-Q1, 2026-Q1r2, ...
-    quarter: str  # 2026-Q1
-    sha256: str
-    path: Path
-    source_url: str
-    member_name: str
-    fetched_at: str  # ISO-8601 UTC of the first fetch of these bytes
-    size: int
 
 
 def sha256_file(path: Path) -> str:
@@ -76,7 +61,7 @@ class RawStore:
         os.close(fd)
         return Path(name)
 
-    def find(self, sha256: str) -> StoredZip | None:
+    def find(self, sha256: str) -> ReleaseFile | None:
         """The stored file with these bytes, whichever quarter holds it."""
         return next((z for z in self.list() if z.sha256 == sha256), None)
 
@@ -88,7 +73,7 @@ class RawStore:
         source_url: str,
         member_name: str,
         suffix: str = ".zip",
-    ) -> StoredZip:
+    ) -> ReleaseFile:
         """Move ``tmp_path`` into ``<quarter>/<sha256><suffix>``; a no-op if those bytes are stored.
 
         ``tmp_path`` is consumed (moved or deleted). A file on another filesystem is copied next
@@ -129,7 +114,7 @@ class RawStore:
             raise
         return self._get(final)
 
-    def _get(self, final: Path) -> StoredZip:
+    def _get(self, final: Path) -> ReleaseFile:
         return next(z for z in self.list() if z.path == final)
 
     def _entries(self) -> list[dict]:
@@ -141,8 +126,9 @@ class RawStore:
                 entries.append({**meta, "path": path})
         return entries
 
-    def list(self) -> list[StoredZip]:
-        """Every stored file, oldest release first, with its revision-qualified id."""
+    def list(self) -> list[ReleaseFile]:
+        """Every stored file (status ``stored``), oldest release first, with its
+        revision-qualified id."""
 
         def order(meta: dict) -> tuple:
             return (member_rank(meta["member_name"]), meta["fetched_at"], meta["sha256"])
@@ -152,15 +138,15 @@ class RawStore:
         for quarter, group in groupby(by_quarter, key=lambda m: m["quarter"]):
             for revision, meta in enumerate(sorted(group, key=order), start=1):
                 out.append(
-                    StoredZip(
+                    ReleaseFile(
                         release_id=revision_id(quarter, revision),
-                        quarter=quarter,
+                        source_url=meta["source_url"],
                         sha256=meta["sha256"],
                         path=meta["path"],
-                        source_url=meta["source_url"],
                         member_name=meta["member_name"],
-                        fetched_at=meta["fetched_at"],
                         size=meta["size"],
+                        fetched_at=meta["fetched_at"],
+                        status="stored",
                     )
                 )
         return out

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from contracts.settings import apply_offline_env
+
 ROOT = Path(__file__).resolve().parents[1]
 CMS_DIR = Path(os.environ.get("HCPCS_CMS_DIR", ROOT.parent / "shared" / "cms"))
 
 # Prefect and GX must stay offline and keep their state inside the project (set before any import).
-os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
-os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ["DO_NOT_TRACK"] = "1"
-os.environ["GX_ANALYTICS_ENABLED"] = "false"
+apply_offline_env(ROOT, force=True)
 
 #: Real releases: release id -> (path relative to CMS_DIR, data member inside the ZIP or None).
 REAL_RELEASES = {

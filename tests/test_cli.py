@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from contracts.layout import FIELDS
 from flows.cli import app
 from tests.conftest import real_txt
-from transforms.layout import FIELDS
 
 runner = CliRunner()
 COMMANDS = ("parse", "validate", "run", "backfill", "status", "diff", "code", "serve")

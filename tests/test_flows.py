@@ -19,13 +19,12 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from contracts.layout import FIELDS
+from contracts.paths import DB_NAME, DataDir
 from flows.cli import app
 from flows.summary import EXIT_FAILED, EXIT_NOTHING_NEW, EXIT_PUBLISHED, last_run
 from sources.demo import DEMO_QUARTERS, demo_states, write_demo_releases
 from tests.conftest import CMS_DIR
-from transforms.layout import FIELDS
-from warehouse.history import DB_NAME
-from warehouse.publish import RELEASES_DIR
 
 runner = CliRunner()
 
@@ -145,12 +144,12 @@ def test_deployment_registers_with_its_schedule() -> None:
 def test_only_network_failures_are_retried() -> None:
     from prefect.states import Failed
 
-    from flows.tasks import _network_only
+    from flows.tasks import transient_only
     from sources.fetch import FetchError
 
-    assert _network_only(None, None, Failed(data=FetchError("503", transient=True)))
-    assert not _network_only(None, None, Failed(data=FetchError("404 Not Found")))
-    assert not _network_only(None, None, Failed(data=ValueError("bad input")))
+    assert transient_only(None, None, Failed(data=FetchError("503", transient=True)))
+    assert not transient_only(None, None, Failed(data=FetchError("404 Not Found")))
+    assert not transient_only(None, None, Failed(data=ValueError("bad input")))
 
 
 def with_coverage(zip_path: Path, code: str, coverage: str, out: Path) -> None:
@@ -192,7 +191,7 @@ def test_corrupt_releases_among_good_ones(tmp_path: Path) -> None:
     truncated = outcomes["2024-Q4"]
     assert (truncated["status"], truncated["stage"]) == ("failed", "fetch")
     assert demo[4].name in truncated["message"] and "ZIP" in truncated["message"]
-    published = sorted(p.name for p in (data_dir / RELEASES_DIR).iterdir())
+    published = sorted(p.name for p in DataDir(data_dir).releases.iterdir())
     assert published == ["release=2024-Q1", "release=2024-Q3"]
     assert [p for p in data_dir.rglob("*") if p.is_file() and ".tmp" in str(p)] == []
     assert query(data_dir, "SELECT release_id FROM releases ORDER BY 1") == [

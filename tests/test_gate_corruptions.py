@@ -12,11 +12,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from expectations.gate import GateResult, Sample, run_gate
-from expectations.suite import GateSettings
+from contracts.layout import FIELDS
+from contracts.settings import GateSettings
+from contracts.validation import GateResult, Sample
+from expectations.gate import run_gate
 from tests.conftest import real_txt
 from transforms import parse_anweb
-from transforms.layout import FIELDS
 
 pytestmark = pytest.mark.realdata
 

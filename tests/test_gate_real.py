@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from expectations.gate import BLANK, GateResult, Sample, build_data_docs, run_gate
-from expectations.suite import GateSettings, all_checks
+from contracts.settings import GateSettings
+from contracts.validation import BLANK, GateResult, Sample
+from expectations.docs import build_data_docs
+from expectations.gate import run_gate
+from expectations.suite import all_checks
 
 pytestmark = pytest.mark.realdata
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contracts.layout import CODES_SCHEMA, REJECTS_SCHEMA
 from transforms import parse_anweb
 from transforms.fixed_width import format_code
-from transforms.layout import CODES_SCHEMA, REJECTS_SCHEMA, layout_markdown
 
 A = {
     "code": "A0021",
@@ -224,13 +223,3 @@ def test_record_shaped_noise_never_crashes(lines, eol):
     result = parse_anweb(data)
     _accounted(result, data)
     assert result.codes["code"].is_not_null().all()
-
-
-def test_readme_has_exactly_the_generated_layout_table():
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme.split("<!-- section:parser -->")[1].split("<!-- /section:parser -->")[0]
-    table = layout_markdown()
-    header = table.splitlines()[0]
-    assert section.count(header) == 1
-    copy = section[section.index(header) :].split("\n\n")[0].strip()
-    assert copy == table

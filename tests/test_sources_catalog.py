@@ -8,20 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from contracts.release import ReleaseFile, release_from_name
 from sources.catalog import (
     SHIPPED_CATALOG,
-    CatalogEntry,
     CatalogError,
     cms_catalog,
     folder_catalog,
     read_catalog_csv,
-    resolve_source,
     url_list_catalog,
 )
 from sources.demo import DEMO_QUARTERS
 from sources.fetch import fetch
 from sources.rawstore import RawStore
-from sources.release import release_from_name
+from sources.registry import resolve_source
 
 Z = "https://www.cms.gov/files/zip"
 
@@ -29,12 +28,12 @@ Z = "https://www.cms.gov/files/zip"
 def test_shipped_catalog_is_consistent_with_the_names() -> None:
     entries = cms_catalog()
     assert len(entries) == 24
-    assert entries[0] == CatalogEntry(
+    assert entries[0] == ReleaseFile(
         "2012-Q1", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets/Downloads/12anweb.zip"
     )
-    assert entries[-1] == CatalogEntry("2026-Q4", f"{Z}/october-2026-alpha-numeric-hcpcs-file.zip")
+    assert entries[-1] == ReleaseFile("2026-Q4", f"{Z}/october-2026-alpha-numeric-hcpcs-file.zip")
     for entry in entries:  # the CSV's release column agrees with what the URL says
-        assert release_from_name(entry.url) == entry.release, entry.url
+        assert release_from_name(entry.source_url) == entry.release_id, entry.source_url
     assert len(read_catalog_csv(SHIPPED_CATALOG)) == 24
 
 
@@ -49,12 +48,12 @@ def test_user_catalog_extends_and_overrides(tmp_path: Path, monkeypatch) -> None
     entries = cms_catalog(mine)
     assert len(entries) == 26
     assert entries[-2:] == [
-        CatalogEntry("2027-Q1", f"{Z}/january-2027-alpha-numeric-hcpcs-file.zip"),
-        CatalogEntry("2027-Q2", f"{Z}/april-2027-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2027-Q1", f"{Z}/january-2027-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2027-Q2", f"{Z}/april-2027-alpha-numeric-hcpcs-file.zip"),
     ]
-    assert CatalogEntry("2026-Q2", f"{Z}/2026-alpha-numeric-hcpcs-file.zip") in entries
+    assert ReleaseFile("2026-Q2", f"{Z}/2026-alpha-numeric-hcpcs-file.zip") in entries
     monkeypatch.setenv("HCPCS_CATALOG", str(mine))
-    assert resolve_source("cms", demo_dir=tmp_path) == entries
+    assert resolve_source("cms", tmp_path) == entries
 
 
 @pytest.mark.parametrize(
@@ -83,12 +82,12 @@ def test_url_list(tmp_path: Path) -> None:
         "2026-Q1,https://mirror.example/hcpcs/jan.zip\n"
     )
     expected = [
-        CatalogEntry("2025-Q3", f"{Z}/july-2025-alpha-numeric-hcpcs-file.zip"),
-        CatalogEntry("2025-Q4", "https://mirror.example/hcpcs/latest.zip"),
-        CatalogEntry("2026-Q1", "https://mirror.example/hcpcs/jan.zip"),
+        ReleaseFile("2025-Q3", f"{Z}/july-2025-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2025-Q4", "https://mirror.example/hcpcs/latest.zip"),
+        ReleaseFile("2026-Q1", "https://mirror.example/hcpcs/jan.zip"),
     ]
     assert url_list_catalog(listing) == expected
-    assert resolve_source(str(listing), demo_dir=tmp_path) == expected
+    assert resolve_source(str(listing), tmp_path) == expected
     listing.write_text("https://mirror.example/hcpcs/latest.zip\n")
     with pytest.raises(CatalogError, match=r"urls.txt:1: cannot tell the release"):
         url_list_catalog(listing)
@@ -97,62 +96,62 @@ def test_url_list(tmp_path: Path) -> None:
 @pytest.mark.realdata
 def test_folder_of_real_releases(cms_dir: Path, tmp_path: Path) -> None:
     expected = [
-        CatalogEntry("2016-Q1", str(cms_dir / "2016-annual/HCPC2016_CONTR_ANWEB.txt")),
-        CatalogEntry("2017-Q1", str(cms_dir / "2017-annual/2017-Alpha-Numeric-HCPCS-File.zip")),
-        CatalogEntry("2019-Q1", str(cms_dir / "2019-annual/2019-Alpha-Numeric-HCPCS-File.zip")),
+        ReleaseFile("2016-Q1", str(cms_dir / "2016-annual/HCPC2016_CONTR_ANWEB.txt")),
+        ReleaseFile("2017-Q1", str(cms_dir / "2017-annual/2017-Alpha-Numeric-HCPCS-File.zip")),
+        ReleaseFile("2019-Q1", str(cms_dir / "2019-annual/2019-Alpha-Numeric-HCPCS-File.zip")),
     ]  # corrections, NOC, record layouts, xlsx, readme, transaction reports: left out
     assert folder_catalog(cms_dir) == expected
-    assert resolve_source(str(cms_dir), demo_dir=tmp_path) == expected
-    assert resolve_source(cms_dir.as_uri(), demo_dir=tmp_path) == expected
+    assert resolve_source(str(cms_dir), tmp_path) == expected
+    assert resolve_source(cms_dir.as_uri(), tmp_path) == expected
     store = RawStore(tmp_path / "raw")
-    results = [fetch(e.url, store, release=e.release) for e in expected]
+    results = [fetch(e.source_url, store, release=e.release_id) for e in expected]
     assert [(r.release_id, r.status) for r in results] == [
         ("2016-Q1", "new"), ("2017-Q1", "new"), ("2019-Q1", "new")
     ]  # fmt: skip
 
 
 def test_folder_uses_the_data_member_when_the_zip_name_says_nothing(tmp_path: Path) -> None:
-    demo = resolve_source("demo", demo_dir=tmp_path / "demo")
+    demo = resolve_source("demo", tmp_path)
     renamed = tmp_path / "inbox" / "download (3).zip"
     renamed.parent.mkdir()
-    renamed.write_bytes(Path(demo[5].url).read_bytes())
+    renamed.write_bytes(Path(demo[5].source_url).read_bytes())
     (tmp_path / "inbox" / "notes.txt").write_text("not a release")
-    assert folder_catalog(tmp_path / "inbox") == [CatalogEntry("2025-Q1", str(renamed))]
-    assert resolve_source(str(renamed), demo_dir=tmp_path) == [
-        CatalogEntry("2025-Q1", str(renamed))
+    assert folder_catalog(tmp_path / "inbox") == [ReleaseFile("2025-Q1", str(renamed))]
+    assert resolve_source(str(renamed), tmp_path) == [
+        ReleaseFile("2025-Q1", str(renamed))
     ]
 
 
 def test_demo_source_generates_once_and_lists_every_zip(tmp_path: Path) -> None:
-    entries = resolve_source("demo", demo_dir=tmp_path / "demo")
-    assert [e.release for e in entries] == [q.release[:7] for q in DEMO_QUARTERS]
-    assert [Path(e.url).name for e in entries] == [q.zip_name for q in DEMO_QUARTERS]
-    stamps = [os.stat(e.url).st_mtime_ns for e in entries]
-    assert resolve_source("demo", demo_dir=tmp_path / "demo") == entries
-    assert [os.stat(e.url).st_mtime_ns for e in entries] == stamps
+    entries = resolve_source("demo", tmp_path)
+    assert [e.release_id for e in entries] == [q.release[:7] for q in DEMO_QUARTERS]
+    assert [Path(e.source_url).name for e in entries] == [q.zip_name for q in DEMO_QUARTERS]
+    stamps = [os.stat(e.source_url).st_mtime_ns for e in entries]
+    assert resolve_source("demo", tmp_path) == entries
+    assert [os.stat(e.source_url).st_mtime_ns for e in entries] == stamps
 
 
 def test_urls_and_missing_paths(tmp_path: Path) -> None:
     url = f"{Z}/october-2025-alpha-numeric-hcpcs-file.zip"
-    assert resolve_source(url, demo_dir=tmp_path) == [CatalogEntry("2025-Q4", url)]
-    assert resolve_source("https://x.org/dl/file.zip", demo_dir=tmp_path) == [
-        CatalogEntry(None, "https://x.org/dl/file.zip")  # quarter read from the member later
+    assert resolve_source(url, tmp_path) == [ReleaseFile("2025-Q4", url)]
+    assert resolve_source("https://x.org/dl/file.zip", tmp_path) == [
+        ReleaseFile(None, "https://x.org/dl/file.zip")  # quarter read from the member later
     ]
     with pytest.raises(CatalogError, match="no-such-dir: no such file or folder"):
-        resolve_source(str(tmp_path / "no-such-dir"), demo_dir=tmp_path)
+        resolve_source(str(tmp_path / "no-such-dir"), tmp_path)
 
 
 def test_raw_store_layout_sidecar_and_interrupted_add(tmp_path: Path) -> None:
-    demo = resolve_source("demo", demo_dir=tmp_path / "demo")
+    demo = resolve_source("demo", tmp_path)
     store = RawStore(tmp_path / "raw")
-    result = fetch(demo[0].url, store)
+    result = fetch(demo[0].source_url, store)
     sidecar = json.loads(result.path.with_suffix(".json").read_text())
     assert sidecar == {
         "quarter": "2024-Q1",
         "sha256": result.sha256,
         "file": f"{result.sha256}.zip",
         "size": result.path.stat().st_size,
-        "source_url": demo[0].url,
+        "source_url": demo[0].source_url,
         "member_name": "HCPC2024_JAN_ANWEB.txt",
         "fetched_at": sidecar["fetched_at"],
     }
@@ -163,8 +162,8 @@ def test_raw_store_layout_sidecar_and_interrupted_add(tmp_path: Path) -> None:
     orphan.write_text(json.dumps({**sidecar, "quarter": "2024-Q2", "file": "0" * 64 + ".zip"}))
     assert [z.release_id for z in store.list()] == ["2024-Q1"]
     copy = tmp_path / "copy.zip"
-    copy.write_bytes(Path(demo[1].url).read_bytes())
+    copy.write_bytes(Path(demo[1].source_url).read_bytes())
     added = store.add(copy, "2024-Q2", source_url="x", member_name="HCPC2024_APR_ANWEB.txt")
     assert not copy.exists()
     assert [z.release_id for z in store.list()] == ["2024-Q1", "2024-Q2"]
-    assert added.path.read_bytes() == Path(demo[1].url).read_bytes()
+    assert added.path.read_bytes() == Path(demo[1].source_url).read_bytes()

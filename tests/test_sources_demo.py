@@ -10,17 +10,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from contracts.release import release_from_name
 from sources.archive import read_data_member
 from sources.demo import (
     DEMO_CHANGES,
     DEMO_QUARTERS,
-    demo_markdown,
     demo_states,
     write_demo_releases,
 )
 from sources.fetch import fetch
 from sources.rawstore import RawStore
-from sources.release import release_from_name
 from transforms import parse_anweb
 from transforms.transaction_report import parse_transaction_report
 
@@ -175,9 +174,3 @@ def test_reissue_gets_revision_two_whatever_the_fetch_order(demo, tmp_path: Path
     assert [z.release_id for z in store.list()] == list(EXPECTED_CODES)
     for z in store.list():
         assert z.sha256 == hashlib.sha256(demo[z.release_id].read_bytes()).hexdigest()
-
-
-def test_readme_table_is_generated_from_the_demo_data() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme.split("<!-- section:sources -->")[1].split("<!-- /section:sources -->")[0]
-    assert demo_markdown() in section

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from sources.catalog import CatalogEntry, resolve_source
+from contracts.release import ReleaseFile
+from contracts.settings import FetchSettings
 from sources.demo import write_demo_releases
 from sources.discover import discover, extract_release_links
 from sources.fetch import FetchError, fetch
 from sources.rawstore import RawStore
+from sources.registry import resolve_source
 
 HTML = Path(__file__).parent / "fixtures" / "html"
 CMS = "https://www.cms.gov"
@@ -71,18 +73,18 @@ def cms_site(httpserver: HTTPServer) -> HTTPServer:
 
 def test_discover_follows_item_pages_on_a_real_server(cms_site: HTTPServer) -> None:
     local = cms_site.url_for("/").rstrip("/")
-    entries = discover(cms_site.url_for(QUARTERLY), timeout=5)
+    entries = discover(cms_site.url_for(QUARTERLY), settings=FetchSettings(timeout=5))
     assert entries == [
-        CatalogEntry("2024-Q1", f"{local}/files/zip/2024-alpha-numeric-hcpcs-file.zip"),
-        CatalogEntry("2024-Q2", f"{local}/files/zip/april-2024-alpha-numeric-hcpcs-files.zip"),
-        CatalogEntry("2024-Q3", f"{local}/files/zip/july-2024-alpha-numeric-hcpcs-file.zip"),
-        CatalogEntry("2024-Q4", f"{local}/files/zip/october-2024-alpha-numeric-hcpcs-files.zip"),
-        CatalogEntry(
+        ReleaseFile("2024-Q1", f"{local}/files/zip/2024-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2024-Q2", f"{local}/files/zip/april-2024-alpha-numeric-hcpcs-files.zip"),
+        ReleaseFile("2024-Q3", f"{local}/files/zip/july-2024-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2024-Q4", f"{local}/files/zip/october-2024-alpha-numeric-hcpcs-files.zip"),
+        ReleaseFile(
             "2025-Q1", f"{CMS}/files/zip/January-2025-Alpha-Numeric-HCPCS-File.ZIP?download=1&v=2"
         ),
-        CatalogEntry("2025-Q2", f"{local}/files/zip/april-2025-alpha-numeric-hcpcs-file.zip"),
-        CatalogEntry("2025-Q3", f"{local}/files/zip/july-2025-alpha-numeric-hcpcs-file.zip"),
-        CatalogEntry("2025-Q4", f"{local}/files/zip/october-2025-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2025-Q2", f"{local}/files/zip/april-2025-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2025-Q3", f"{local}/files/zip/july-2025-alpha-numeric-hcpcs-file.zip"),
+        ReleaseFile("2025-Q4", f"{local}/files/zip/october-2025-alpha-numeric-hcpcs-file.zip"),
     ]
     assert [r.path for r, _ in cms_site.log] == [QUARTERLY, ITEM_2024]  # other hosts not followed
 
@@ -93,9 +95,9 @@ def test_page_url_as_source_then_fetch_a_discovered_zip(cms_site: HTTPServer, tm
     cms_site.expect_request(zip_path).respond_with_data(
         demo["july-2025-alpha-numeric-hcpcs-file.zip"].read_bytes(), content_type="application/zip"
     )
-    entries = resolve_source(cms_site.url_for(QUARTERLY), demo_dir=tmp_path / "unused")
-    entry = next(e for e in entries if e.url.endswith(zip_path))
-    result = fetch(entry.url, RawStore(tmp_path / "raw"), release=entry.release)
+    entries = resolve_source(cms_site.url_for(QUARTERLY), tmp_path)
+    entry = next(e for e in entries if e.source_url.endswith(zip_path))
+    result = fetch(entry.source_url, RawStore(tmp_path / "raw"), release=entry.release_id)
     assert (result.release_id, result.member_name, result.status) == (
         "2025-Q3", "HCPC2025_JUL_ANWEB.txt", "new"
     )  # fmt: skip
@@ -105,5 +107,5 @@ def test_missing_page_is_a_clear_error(httpserver: HTTPServer) -> None:
     httpserver.expect_request(QUARTERLY).respond_with_data("gone", status=404)
     url = httpserver.url_for(QUARTERLY)
     with pytest.raises(FetchError) as err:
-        discover(url, timeout=5)
+        discover(url, settings=FetchSettings(timeout=5))
     assert str(err.value) == f"{url}: HTTP 404 NOT FOUND (attempt 1 of 3, not retried)"

@@ -17,10 +17,12 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from contracts.settings import FetchSettings
 from sources.fetch import FetchError, fetch
 from sources.rawstore import RawStore
 
@@ -135,7 +137,7 @@ def tree(root: Path) -> dict[str, str]:
     }
 
 
-FAST = {"timeout": 2.0, "max_attempts": 3, "backoff_base": 0.01, "max_total_seconds": 20}
+FAST = FetchSettings(timeout=2.0, max_attempts=3, backoff_base=0.01, max_total_seconds=20)
 ZIP_PATH = "/files/zip/january-2024-alpha-numeric-hcpcs-file.zip"
 
 
@@ -145,7 +147,7 @@ def seeded(server: FaultServer, store: RawStore) -> dict[str, str]:
     server.routes["/seed/july-2023-alpha-numeric-hcpcs-file.zip"] = [
         respond("200 OK", make_zip({"HCPC2023_JUL_ANWEB.txt": RECORD}))
     ]
-    result = fetch(server.url("/seed/july-2023-alpha-numeric-hcpcs-file.zip"), store, **FAST)
+    result = fetch(server.url("/seed/july-2023-alpha-numeric-hcpcs-file.zip"), store, settings=FAST)
     assert (result.release_id, result.status) == ("2023-Q3", "new")
     return tree(store.root)
 
@@ -153,7 +155,8 @@ def seeded(server: FaultServer, store: RawStore) -> dict[str, str]:
 def test_clean_download_is_stored_by_sha_with_provenance(server, store) -> None:
     server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
     seen: list[tuple[int, int | None]] = []
-    result = fetch(server.url(ZIP_PATH), store, progress=lambda d, t: seen.append((d, t)), **FAST)
+    result = fetch(server.url(ZIP_PATH), store, progress=lambda d, t: seen.append((d, t)),
+                   settings=FAST)
     sha = hashlib.sha256(GOOD).hexdigest()
     assert (result.release_id, result.quarter, result.status, result.attempts) == (
         "2024-Q1", "2024-Q1", "new", 1
@@ -172,9 +175,9 @@ def test_clean_download_is_stored_by_sha_with_provenance(server, store) -> None:
 
 def test_refetch_of_same_bytes_is_a_noop(server, store) -> None:
     server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
-    fetch(server.url(ZIP_PATH), store, **FAST)
+    fetch(server.url(ZIP_PATH), store, settings=FAST)
     before = tree(store.root)
-    again = fetch(server.url(ZIP_PATH), store, **FAST)
+    again = fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert again.status == "unchanged"
     assert again.release_id == "2024-Q1"
     assert tree(store.root) == before
@@ -182,8 +185,8 @@ def test_refetch_of_same_bytes_is_a_noop(server, store) -> None:
 
 def test_new_bytes_for_a_known_quarter_are_a_reissue_kept_beside_the_first(server, store) -> None:
     server.routes[ZIP_PATH] = [respond("200 OK", GOOD_V2), respond("200 OK", GOOD)]
-    first = fetch(server.url(ZIP_PATH), store, **FAST)  # the _v2 member arrives first...
-    second = fetch(server.url(ZIP_PATH), store, **FAST)
+    first = fetch(server.url(ZIP_PATH), store, settings=FAST)  # the _v2 member arrives first...
+    second = fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert (first.status, second.status) == ("new", "reissue")
     # ...but revisions are ordered by the member's _vN rank, so the v1 file is 2024-Q1.
     assert second.release_id == "2024-Q1"
@@ -200,7 +203,7 @@ def test_500_then_success_is_retried(server, store) -> None:
         respond("500 Internal Server Error", b"oops"),
         respond("200 OK", GOOD),
     ]
-    result = fetch(server.url(ZIP_PATH), store, **FAST)
+    result = fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert (result.status, result.attempts) == ("new", 2)
     assert server.hits(ZIP_PATH) == 2
 
@@ -208,7 +211,7 @@ def test_500_then_success_is_retried(server, store) -> None:
 @pytest.mark.parametrize("reset", [True, False], ids=["connection-reset", "truncated-body"])
 def test_broken_body_then_success_is_retried(server, store, reset: bool) -> None:
     server.routes[ZIP_PATH] = [partial(GOOD, reset=reset), respond("200 OK", GOOD)]
-    result = fetch(server.url(ZIP_PATH), store, **FAST)
+    result = fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert (result.status, result.attempts) == ("new", 2)
     assert result.path.read_bytes() == GOOD
 
@@ -217,7 +220,7 @@ def test_broken_body_then_success_is_retried(server, store, reset: bool) -> None
 def test_body_broken_every_time_fails_cleanly(server, store, seeded, reset: bool) -> None:
     server.routes[ZIP_PATH] = [partial(GOOD, reset=reset)]
     with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, **FAST)
+        fetch(server.url(ZIP_PATH), store, settings=FAST)
     message = str(err.value)
     assert message.startswith(server.url(ZIP_PATH))
     assert "after 3 attempt(s)" in message
@@ -230,7 +233,7 @@ def test_body_broken_every_time_fails_cleanly(server, store, seeded, reset: bool
 def test_slow_server_past_the_timeout(server, store, seeded) -> None:
     server.routes[ZIP_PATH] = [stall(1.5)]
     with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, **{**FAST, "timeout": 0.2, "max_attempts": 2})
+        fetch(server.url(ZIP_PATH), store, settings=replace(FAST, timeout=0.2, max_attempts=2))
     assert "after 2 attempt(s)" in str(err.value)
     assert "timed out (ReadTimeout" in str(err.value)
     assert err.value.transient  # worth another try later (the refresh flow's task retry)
@@ -239,7 +242,7 @@ def test_slow_server_past_the_timeout(server, store, seeded) -> None:
 
 def test_404_is_not_retried(server, store, seeded) -> None:
     with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, **FAST)
+        fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert str(err.value) == (
         f"{server.url(ZIP_PATH)}: HTTP 404 Not Found (attempt 1 of 3, not retried)"
     )
@@ -253,14 +256,14 @@ def test_429_honours_retry_after(server, store) -> None:
         respond("429 Too Many Requests", headers={"Retry-After": "1"}),
         respond("200 OK", GOOD),
     ]
-    result = fetch(server.url(ZIP_PATH), store, **FAST)
+    result = fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert (result.status, result.attempts) == ("new", 2)
 
 
 def test_retry_after_beyond_the_time_budget_gives_up_at_once(server, store, seeded) -> None:
     server.routes[ZIP_PATH] = [respond("503 Service Unavailable", headers={"Retry-After": "120"})]
     with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, **{**FAST, "max_total_seconds": 5})
+        fetch(server.url(ZIP_PATH), store, settings=replace(FAST, max_total_seconds=5))
     assert "gave up after 1 attempt(s): HTTP 503 Service Unavailable" in str(err.value)
     assert "waiting 120.0 s more would pass the 5 s limit" in str(err.value)
     assert err.value.transient
@@ -271,7 +274,7 @@ def test_retry_after_beyond_the_time_budget_gives_up_at_once(server, store, seed
 def test_redirect_is_followed_and_the_requested_url_recorded(server, store) -> None:
     server.routes["/latest"] = [respond("302 Found", headers={"Location": ZIP_PATH})]
     server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
-    result = fetch(server.url("/latest"), store, **FAST)
+    result = fetch(server.url("/latest"), store, settings=FAST)
     assert result.release_id == "2024-Q1"  # from the redirect target's name
     assert result.source_url == server.url("/latest")
 
@@ -280,7 +283,7 @@ def test_html_page_served_as_200_is_refused(server, store, seeded) -> None:
     page = b"<!DOCTYPE html><html><body>Access denied</body></html>"
     server.routes[ZIP_PATH] = [respond("200 OK", page, {"Content-Type": "text/html"})]
     with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, **FAST)
+        fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert str(err.value) == (
         f"{server.url(ZIP_PATH)}: an HTML page, not a ZIP (the server answered with an error or "
         "landing page) (read in 1 attempt(s); refused, not retried)"
@@ -343,7 +346,7 @@ def test_unsafe_or_unusable_zip_is_refused(server, store, seeded, tmp_path, case
     body, expected = BAD_ZIPS[case]
     server.routes[ZIP_PATH] = [respond("200 OK", body)]
     with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, max_member_bytes=1_000_000, **FAST)
+        fetch(server.url(ZIP_PATH), store, settings=replace(FAST, max_member_bytes=1_000_000))
     assert str(err.value).startswith(server.url(ZIP_PATH))
     assert expected in str(err.value)
     assert str(err.value).endswith("(read in 1 attempt(s); refused, not retried)")
@@ -355,7 +358,7 @@ def test_unsafe_or_unusable_zip_is_refused(server, store, seeded, tmp_path, case
 def test_body_over_the_size_cap_is_refused(server, store, seeded) -> None:
     server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
     with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, max_bytes=100, **FAST)
+        fetch(server.url(ZIP_PATH), store, settings=replace(FAST, max_bytes=100))
     assert f"server announces {len(GOOD):,} bytes, over the 100-byte cap" in str(err.value)
     assert tree(store.root) == seeded
 
@@ -366,9 +369,9 @@ def test_conditional_request_and_304(server, store) -> None:
         respond("200 OK", GOOD, {"ETag": etag, "Last-Modified": modified}),
         respond("304 Not Modified"),
     ]
-    first = fetch(server.url(ZIP_PATH), store, **FAST)
+    first = fetch(server.url(ZIP_PATH), store, settings=FAST)
     before = tree(store.root)
-    second = fetch(server.url(ZIP_PATH), store, **FAST)
+    second = fetch(server.url(ZIP_PATH), store, settings=FAST)
     assert "if-none-match" not in server.requests[0]["headers"]
     assert server.requests[1]["headers"]["if-none-match"] == etag
     assert server.requests[1]["headers"]["if-modified-since"] == modified
@@ -383,15 +386,15 @@ def test_conditional_request_and_304(server, store) -> None:
 def test_name_without_a_quarter_needs_an_explicit_release(server, store, seeded) -> None:
     server.routes["/download"] = [respond("200 OK", make_zip({"HCPC2024_FINAL_ANWEB.txt": RECORD}))]
     with pytest.raises(FetchError, match="cannot tell which quarter"):
-        fetch(server.url("/download"), store, **FAST)
+        fetch(server.url("/download"), store, settings=FAST)
     assert tree(store.root) == seeded
-    result = fetch(server.url("/download"), store, release="2024-Q2", **FAST)
+    result = fetch(server.url("/download"), store, release="2024-Q2", settings=FAST)
     assert result.release_id == "2024-Q2"
 
 
 def test_quarter_from_the_data_member_when_the_url_has_none(server, store) -> None:
     server.routes["/download"] = [respond("200 OK", GOOD)]
-    assert fetch(server.url("/download"), store, **FAST).release_id == "2024-Q1"
+    assert fetch(server.url("/download"), store, settings=FAST).release_id == "2024-Q1"
 
 
 @pytest.mark.realdata
@@ -412,7 +415,7 @@ def test_real_cms_zips_by_path_file_url_and_http(
     by_url = fetch(zip_path.as_uri(), store)
     assert (by_url.release_id, by_url.status, by_url.path) == (quarter, "unchanged", by_path.path)
     server.routes[f"/Downloads/{zip_path.name}"] = [respond("200 OK", zip_path.read_bytes())]
-    by_http = fetch(server.url(f"/Downloads/{zip_path.name}"), store, **FAST)
+    by_http = fetch(server.url(f"/Downloads/{zip_path.name}"), store, settings=FAST)
     assert (by_http.release_id, by_http.status, by_http.sha256) == (
         quarter,
         "unchanged",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sources.release import (
+from contracts.release import (
     ReleaseIdError,
     quarter_of,
     release_from_name,

@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from expectations.domains import DOMAINS
+from contracts.domains import DOMAINS
+from contracts.release import ReleaseFile
 from expectations.gate import run_gate
 from tests.conftest import REAL_RELEASES
 from warehouse import history
@@ -24,13 +25,12 @@ def con(cms_dir: Path, real_parsed, tmp_path_factory) -> duckdb.DuckDBPyConnecti
     parsed = real_parsed["2019-Q1"]
     path = cms_dir / REAL_RELEASES["2019-Q1"][0]
     gate = run_gate(parsed.codes, release_id="2019-Q1")
-    publish_release(
-        data, release_id="2019-Q1", codes=parsed.codes, rejects=parsed.rejects,
-        validation=gate.to_dict(),
-        provenance={"source_url": path.as_uri(), "member_name": REAL_RELEASES["2019-Q1"][1],
-                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                    "quarter": "2019-Q1", "fetched_at": "2026-11-24T00:00:00+00:00"},
-    )
+    file = ReleaseFile("2019-Q1", path.as_uri(),
+                       sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                       member_name=REAL_RELEASES["2019-Q1"][1] or path.name,
+                       fetched_at="2026-11-24T00:00:00+00:00")
+    publish_release(data, file=file, codes=parsed.codes, rejects=parsed.rejects,
+                    validation=gate)
     history.rebuild(data)
     return duckdb.connect(str(data / history.DB_NAME), read_only=True)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from contracts.paths import DataDir
 from tests.warehouse_synth import D, codes_frame, publish
 from warehouse import history, queries
 
@@ -247,5 +248,6 @@ def test_any_load_order_and_reloading_give_identical_tables(tmp_path: Path, con)
     with duckdb.connect(str(tmp_path / "d0" / history.DB_NAME), read_only=True) as again:
         got = _tables(again)
     assert all(got[n].equals(f) for n, f in reference.items())
-    for sub in (history.HISTORY_PARQUET, history.CHANGES_PARQUET):
-        assert (tmp_path / "d0" / sub).read_bytes() == (tmp_path / "d1" / sub).read_bytes()
+    d0, d1 = DataDir(tmp_path / "d0"), DataDir(tmp_path / "d1")
+    assert d0.history_parquet.read_bytes() == d1.history_parquet.read_bytes()
+    assert d0.changes_parquet.read_bytes() == d1.changes_parquet.read_bytes()

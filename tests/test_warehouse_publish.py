@@ -15,7 +15,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.warehouse_synth import codes_frame, empty_rejects, publish
+from contracts.paths import DataDir
+from contracts.release import ReleaseFile
+from tests.warehouse_synth import codes_frame, empty_rejects, no_findings, publish
 from warehouse import database, history
 from warehouse import publish as pub
 from warehouse.lock import LockBusyError, publish_lock
@@ -89,7 +91,7 @@ def test_bad_release_id_and_wrong_schema_are_refused(tmp_path: Path) -> None:
 def test_release_order_and_previous_release(tmp_path: Path) -> None:
     for rid in ["2026-Q1r2", "2019-Q1", "2026-Q1", "2025-Q4", "2026-Q1r10"]:
         publish(tmp_path, rid, codes_frame(ROWS))
-    ids = [m["release_id"] for m in pub.published_releases(tmp_path)]
+    ids = [m.release_id for m in pub.published_releases(tmp_path)]
     assert ids == ["2019-Q1", "2025-Q4", "2026-Q1", "2026-Q1r2", "2026-Q1r10"]
     assert pub.effective_release_ids(pub.published_releases(tmp_path)) == [
         "2019-Q1", "2025-Q4", "2026-Q1r10"]
@@ -119,6 +121,19 @@ def test_revision_supersedes_without_deleting(tmp_path: Path) -> None:
     assert (tmp_path / "parquet/releases/release=2026-Q1/codes.parquet").exists()
 
 
+def _failing(real, fail_at: int):
+    """``real`` failing with an injected OSError on its call number ``fail_at`` (0-based)."""
+    calls = []
+
+    def write(*args, **kwargs):
+        calls.append(args)
+        if len(calls) - 1 == fail_at:
+            raise OSError("disk full (injected)")
+        return real(*args, **kwargs)
+
+    return write
+
+
 def test_failure_between_steps_leaves_last_good_state(tmp_path: Path, monkeypatch) -> None:
     good = publish(tmp_path, "2019-Q1", codes_frame(ROWS))
     history.rebuild(tmp_path)
@@ -128,13 +143,15 @@ def test_failure_between_steps_leaves_last_good_state(tmp_path: Path, monkeypatc
     def boom(*args, **kwargs):
         raise OSError("disk full (injected)")
 
-    for step in pub.STEPS:  # fail at each step of the Parquet publish in turn
-        with monkeypatch.context() as m:
-            m.setattr(pub, step, boom)
-            with pytest.raises(OSError, match="injected"):
-                publish(tmp_path, "2020-Q1", codes_frame(ROWS[:2]))
-        assert _tree(tmp_path / "parquet") == before
-        assert sorted(p.name for p in good.path.parent.iterdir()) == ["release=2019-Q1"]
+    # codes, rejects (write_parquet); validation.json, manifest.json (atomic_write_bytes)
+    for writer, calls in (("write_parquet", 2), ("atomic_write_bytes", 2)):
+        for fail_at in range(calls):  # fail at each write of the publish in turn
+            with monkeypatch.context() as m:
+                m.setattr(pub, writer, _failing(getattr(pub, writer), fail_at))
+                with pytest.raises(OSError, match="injected"):
+                    publish(tmp_path, "2020-Q1", codes_frame(ROWS[:2]))
+            assert _tree(tmp_path / "parquet") == before
+            assert sorted(p.name for p in good.path.parent.iterdir()) == ["release=2019-Q1"]
     with monkeypatch.context() as m:  # and inside the manifest write
         m.setattr(pub, "_manifest", boom)
         with pytest.raises(OSError, match="injected"):
@@ -193,10 +210,10 @@ def test_kill_mid_publish_and_mid_rebuild_leaves_last_good_state(tmp_path: Path)
     db = data / history.DB_NAME
     db_before, parquet_before = db.read_bytes(), _tree(data / "parquet")
 
-    _run_and_kill(tmp_path, "pub", "_write_rejects",
+    _run_and_kill(tmp_path, "pub", "write_parquet",
                   f"publish(Path({str(data)!r}), '2020-Q1', codes_frame([{{'code': 'A0001'}}]))")
-    assert [m["release_id"] for m in pub.published_releases(data)] == ["2019-Q1"]
-    leftovers = [p.name for p in (data / pub.RELEASES_DIR).iterdir() if p.name.startswith(".")]
+    assert [m.release_id for m in pub.published_releases(data)] == ["2019-Q1"]
+    leftovers = [p.name for p in DataDir(data).releases.iterdir() if p.name.startswith(".")]
     assert len(leftovers) == 1 and leftovers[0].startswith(".release=2020-Q1.tmp-")
     assert db.read_bytes() == db_before
 
@@ -211,7 +228,7 @@ def test_kill_mid_publish_and_mid_rebuild_leaves_last_good_state(tmp_path: Path)
 
     # The kernel released the lock with the killed process: the next run just works and sweeps.
     assert publish(data, "2020-Q1", codes_frame([{"code": "A0001"}])).status == "published"
-    assert sorted(p.name for p in (data / pub.RELEASES_DIR).iterdir()) == [
+    assert sorted(p.name for p in DataDir(data).releases.iterdir()) == [
         "release=2019-Q1", "release=2020-Q1"]
     assert history.rebuild(data).releases == 2
     assert [p.name for p in data.iterdir() if ".tmp-" in p.name] == []
@@ -249,8 +266,9 @@ def test_rejects_are_published(tmp_path: Path) -> None:
         {"line": [7], "code": ["A0009"], "reason": ["bad sequence"], "text": ["A000900300"]},
         schema=empty_rejects().schema,
     )
-    r = pub.publish_release(tmp_path, release_id="2019-Q1", codes=codes_frame(ROWS),
-                            rejects=rejects, validation={}, provenance={"sha256": "ab" * 32})
+    codes = codes_frame(ROWS)
+    r = pub.publish_release(tmp_path, file=ReleaseFile("2019-Q1", "", sha256="ab" * 32),
+                            codes=codes, rejects=rejects, validation=no_findings("2019-Q1", codes))
     m = json.loads((r.path / "manifest.json").read_text())
     assert m["counts"]["rejects"] == 1 and m["files"]["rejects.parquet"]["rows"] == 1
     assert m["source_url"] is None

@@ -11,7 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from contracts.release import ReleaseFile
 from tests.conftest import REAL_RELEASES
+from tests.warehouse_synth import no_findings
 from transforms.transaction_report import parse_transaction_report
 from warehouse import history, queries
 from warehouse.publish import publish_release
@@ -28,13 +30,12 @@ def con(cms_dir: Path, real_parsed, tmp_path_factory) -> duckdb.DuckDBPyConnecti
     for rid in order:
         path = cms_dir / REAL_RELEASES[rid][0]
         parsed = real_parsed[rid]
-        publish_release(
-            data, release_id=rid, codes=parsed.codes, rejects=parsed.rejects,
-            validation={"results": []},
-            provenance={"source_url": path.as_uri(), "member_name": REAL_RELEASES[rid][1],
-                        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                        "quarter": rid, "fetched_at": "2026-11-24T00:00:00+00:00"},
-        )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        file = ReleaseFile(rid, path.as_uri(), sha256=digest,
+                           member_name=REAL_RELEASES[rid][1] or path.name,
+                           fetched_at="2026-11-24T00:00:00+00:00")
+        publish_release(data, file=file, codes=parsed.codes, rejects=parsed.rejects,
+                        validation=no_findings(rid, parsed.codes))
     history.rebuild(data)
     return duckdb.connect(str(data / history.DB_NAME), read_only=True)
 

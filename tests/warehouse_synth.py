@@ -9,7 +9,10 @@ from typing import Any
 
 import polars as pl
 
-from transforms.layout import CODES_SCHEMA, FIELDS, REJECTS_SCHEMA
+from contracts.layout import CODES_SCHEMA, FIELDS, REJECTS_SCHEMA
+from contracts.release import ReleaseFile
+from contracts.settings import GateSettings
+from contracts.validation import GateResult
 from warehouse.publish import PublishResult, publish_release
 
 D = dt.date
@@ -45,13 +48,16 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECTS_SCHEMA)
 
 
+def no_findings(release_id: str | None, codes: pl.DataFrame) -> GateResult:
+    """A gate verdict with nothing checked (synthetic releases are not validated here)."""
+    return GateResult(release_id, codes.height, None, GateSettings(), outcomes=())
+
+
 def publish(data_dir: Path, release_id: str, codes: pl.DataFrame) -> PublishResult:
     """Publish a synthetic release; its "raw sha256" is derived from the codes' content."""
     digest = hashlib.sha256(codes.hash_rows().to_numpy().tobytes()).hexdigest()
-    return publish_release(
-        data_dir, release_id=release_id, codes=codes, rejects=empty_rejects(),
-        validation={"results": [{"check": "synthetic", "success": True}]},
-        provenance={"source_url": f"synthetic://{release_id}", "sha256": digest,
-                    "member_name": f"HCPC_{release_id}.txt", "quarter": None,
-                    "fetched_at": "2026-01-01T00:00:00+00:00"},
-    )
+    file = ReleaseFile(release_id, f"synthetic://{release_id}", sha256=digest,
+                       member_name=f"HCPC_{release_id}.txt",
+                       fetched_at="2026-01-01T00:00:00+00:00")
+    return publish_release(data_dir, file=file, codes=codes, rejects=empty_rejects(),
+                           validation=no_findings(release_id, codes))

@@ -12,7 +12,7 @@ import warnings
 import pandas as pd
 import polars as pl
 
-from transforms.layout import DATA_FIELDS
+from contracts.layout import DATA_FIELDS
 
 
 def read_cms_xlsx(data: bytes) -> pl.DataFrame:

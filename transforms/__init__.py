@@ -1,6 +1,5 @@
-"""Pure transformations: the record layout as data and the fixed-width parser (no I/O)."""
+"""Pure transformations: CMS bytes -> Polars frames (no network, no files written)."""
 
 from transforms.fixed_width import ParseResult, parse_anweb
-from transforms.layout import CODES_SCHEMA, LAYOUT, REJECTS_SCHEMA
 
-__all__ = ["CODES_SCHEMA", "LAYOUT", "REJECTS_SCHEMA", "ParseResult", "parse_anweb"]
+__all__ = ["ParseResult", "parse_anweb"]

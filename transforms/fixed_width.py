@@ -18,7 +18,6 @@ file that breaks a rule pays for the Polars checks that name the break.
 
 from __future__ import annotations
 
-import codecs
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.layout import (
+from contracts.layout import (
     CHUNK_LENGTH,
     CODES_SCHEMA,
     DATA_FIELDS,
@@ -64,30 +63,6 @@ class ParseResult:
     rejects: pl.DataFrame
     preamble: pl.DataFrame  # line, text: non-blank lines before the first record
     line_count: int
-
-
-def to_utf8(data: bytes, max_spans: int = 16) -> bytes:
-    """cp1252 (as CMS writes it) re-encoded as UTF-8; undefined bytes become U+FFFD.
-
-    Real files are ASCII except a few disclaimer lines, so only the lines that hold a byte >= 0x80
-    are decoded (found by the C-speed ASCII decoder's error position); a file with many such lines
-    is decoded whole.
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    view, pos, out = memoryview(data), 0, []
-    for _ in range(max_spans):
-        try:
-            codecs.ascii_decode(view[pos:])
-        except UnicodeDecodeError as exc:
-            bad = pos + exc.start
-            eol = data.find(b"\n", bad)
-            eol = len(data) if eol < 0 else eol
-            out += [view[pos:bad], data[bad:eol].decode("cp1252", errors="replace").encode()]
-            pos = eol
-        else:
-            return b"".join([*out, view[pos:]]) if out else data
-    return data.decode("cp1252", errors="replace").encode()
 
 
 # The file is read as cp1252 bytes, where one character is one byte: a record column is a byte

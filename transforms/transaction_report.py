@@ -3,33 +3,18 @@
 Three real shapes (cp1252, CRLF): the 2016 tab-separated ``.txt`` (``code<TAB>Type of Change``),
 the 2017 ``.prn`` (code in columns 1-5, then the change text), and the 2019 ``.prn`` whose change
 column is cut at the ``SHORT DESCRIPTION`` heading (``Long Description Chang``). The change text is
-worded differently every year, so it is mapped to the action code letter through ``PHRASES``,
-accepting a truncated phrase.
+worded differently every year, so it is mapped to the action code letter through the wordings the
+action-code domain lists (``contracts.domains.ACTION_CODE.phrases``), accepting a truncated phrase.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from contracts.domains import ACTION_CODE
+
 #: Wordings seen in real reports (lower case) -> the record's action code.
-PHRASES: dict[str, str] = {
-    "add": "A",
-    "coverage and long description change": "B",
-    "coverage & long desc change": "B",
-    "long description change": "C",
-    "change in long description": "C",
-    "discontinued": "D",
-    "coverage change": "F",
-    "change in coverage": "F",
-    "no change": "N",
-    "payment change": "P",
-    "change in payment": "P",
-    "re-activated": "R",
-    "short description change": "S",
-    "change in short description": "S",
-    "misc change (tos, betos)": "T",
-    "miscellaneous change (betos or type of service)": "T",
-}
+PHRASES: dict[str, str] = {p: a for a, ps in ACTION_CODE.phrases.items() for p in ps}
 MIN_PREFIX = 8  # a cut phrase must keep at least this much to be recognised
 
 SCHEMA = {

@@ -1,50 +1,65 @@
-"""What counts as a change, as data: the fields compared between releases and the CMS action codes
-that explain each change type. ``history.py`` generates its SQL from these tables.
+"""What counts as a change, derived from the layout's column facts plus the code-level events.
+
+Field changes (``<field>_changed``) come from ``contracts.layout``: every tracked field, its change
+class and the CMS action codes that announce it. Events (a code added, discontinued, dropped, back
+again) are about the code, not a column, so they are listed here. ``history.py`` generates its SQL
+from these tables; ``queries.action_agreement`` lines them up with CMS's transaction reports.
 """
 
 from __future__ import annotations
 
-from transforms.layout import CODES_SCHEMA
+from dataclasses import dataclass
 
-#: Fields that are CMS's bookkeeping about a change rather than the code's content: never diffed.
-NOT_CONTENT = frozenset(
-    {"code", "kind", "action_code", "action_effective_date", "source_line", "line_count",
-     "unparsed_values"}
-)
+from contracts.layout import CHANGE_CLASSES, TRACKED_FIELDS, Field
 
-#: Every compared field, in layout order. Descriptions are compared with whitespace collapsed.
-TRACKED_FIELDS: tuple[str, ...] = tuple(c for c in CODES_SCHEMA if c not in NOT_CONTENT)
-WHITESPACE_INSENSITIVE = frozenset({"long_description", "short_description"})
 
-_PAYMENT = ("pricing_indicators", "multiple_pricing_indicator", "asc_group", "asc_effective_date",
-            "mog_group", "mog_indicator", "mog_effective_date", "anesthesia_base_units")
-_MISC = ("betos", "types_of_service")
+@dataclass(frozen=True)
+class Event:
+    """A code-level change type: what it means and the CMS action codes that announce it."""
+
+    description: str
+    announced_by: str
+    reported_as: str = ""
+
+
+EVENTS: dict[str, Event] = {
+    "added": Event("First appearance of the code in any published release.", "A", "A"),
+    "discontinued": Event("Termination date set (was blank in the previous release).", "D", "D"),
+    "dropped": Event("Present in the previous release, absent from this one.", ""),
+    "reactivated": Event("Back in force (termination date cleared, or back in the file) with the "
+                         "same add date and meaning: the same episode continues.", "R", "R"),
+    "reused": Event("Back after termination or absence with a new add date or a different long "
+                    "description: a new episode starts, the old meaning is kept in history.",
+                    "AR", "A"),
+}
+
+
+def _field_description(f: Field) -> str:
+    ignored = " (whitespace-only differences ignored)." if f.compare == "whitespace" else "."
+    return f"Value of {f.name} differs from the previous release{ignored}"
+
 
 #: change type -> the action codes (record layout §3.1) under which CMS announces that change.
-#: B = admin + long description, F = admin field, P = payment, T = BETOS/TOS, S = short description.
 EXPECTED_ACTIONS: dict[str, str] = {
-    "added": "A",
-    "reused": "AR",
-    "reactivated": "R",
-    "discontinued": "D",
-    "long_description_changed": "CB",
-    "short_description_changed": "SCB",
-    "termination_date_changed": "D",
-    **{f"{f}_changed": "PFB" for f in _PAYMENT},
-    **{f"{f}_changed": "TFB" for f in _MISC},
+    **{name: e.announced_by for name, e in EVENTS.items() if e.announced_by},
+    **{f"{f.name}_changed": CHANGE_CLASSES[f.change].announced_by for f in TRACKED_FIELDS},
 }
-for _field in TRACKED_FIELDS:
-    EXPECTED_ACTIONS.setdefault(f"{_field}_changed", "FB")
 
 CHANGE_TYPE_DESCRIPTIONS: dict[str, str] = {
-    "added": "First appearance of the code in any published release.",
-    "discontinued": "Termination date set (was blank in the previous release).",
-    "dropped": "Present in the previous release, absent from this one.",
-    "reactivated": "Back in force (termination date cleared, or back in the file) with the same "
-    "add date and meaning: the same episode continues.",
-    "reused": "Back after termination or absence with a new add date or a different long "
-    "description: a new episode starts, the old meaning is kept in history.",
-    **{f"{f}_changed": f"Value of {f} differs from the previous release"
-       + (" (whitespace-only differences ignored)." if f in WHITESPACE_INSENSITIVE else ".")
-       for f in TRACKED_FIELDS},
+    **{name: e.description for name, e in EVENTS.items()},
+    **{f"{f.name}_changed": _field_description(f) for f in TRACKED_FIELDS},
 }
+
+
+def report_agreement() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Transaction-report action codes -> the change types that should show the same codes, one
+    row per group of report codes (events first, then change classes in layout order)."""
+    groups: dict[str, list[str]] = {}
+    for name, e in EVENTS.items():
+        if e.reported_as:
+            groups.setdefault(e.reported_as, []).append(name)
+    for f in TRACKED_FIELDS:
+        reported = CHANGE_CLASSES[f.change].reported_as
+        if reported:
+            groups.setdefault(reported, []).append(f"{f.name}_changed")
+    return tuple((actions, tuple(types)) for actions, types in groups.items())

@@ -1,8 +1,8 @@
 """The analysts' DuckDB schema: base tables, lookup tables, views, macros and their comments.
 
-Every column comment of ``codes`` comes from ``transforms.layout.column_descriptions()``; every
-lookup table comes from ``expectations.domains.DOMAINS`` and each domain's ``columns`` says which
-code columns it decodes, so the decoded views are generated, not written by hand.
+Every column comment of ``codes`` comes from ``contracts.layout.column_descriptions()``; every
+lookup table comes from ``contracts.domains.DOMAINS``, and each layout field names the domain it
+takes its values from, so the decoded views are generated, not written by hand.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from transforms.layout import CODES_SCHEMA, column_descriptions
+from contracts.domains import DOMAINS
+from contracts.layout import CODES_SCHEMA, column_descriptions, domain_columns
+from contracts.paths import DataDir
+from contracts.release import Manifest
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS
-from warehouse.publish import effective_release_ids, release_dir, release_key
+from warehouse.publish import effective_release_ids, release_key
 
 RELEASE_COLUMNS: dict[str, str] = {
     "release_id": "Release id: YYYY-Qn, or YYYY-QnrN for CMS's re-issue N of a quarter.",
@@ -43,12 +46,12 @@ RELEASE_COLUMNS: dict[str, str] = {
 }
 
 
-def _releases_frame(manifests: list[dict]) -> pl.DataFrame:
+def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
     effective = effective_release_ids(manifests)
     latest = {release_key(r)[:2]: r for r in effective}
     rows = []
-    for order, m in enumerate(sorted(manifests, key=lambda m: release_key(m["release_id"])), 1):
-        rid = m["release_id"]
+    for order, m in enumerate(sorted(manifests, key=lambda m: release_key(m.release_id)), 1):
+        rid = m.release_id
         year, quarter, revision = release_key(rid)
         rows.append({
             "release_id": rid, "year": year, "quarter": quarter, "revision": revision,
@@ -56,11 +59,11 @@ def _releases_frame(manifests: list[dict]) -> pl.DataFrame:
             "history_seq": effective.index(rid) + 1 if rid in effective else None,
             "superseded_by": None if rid in effective else latest[(year, quarter)],
             "effective_from": f"{year}-{3 * (quarter - 1) + 1:02d}-01",
-            "source_url": m.get("source_url"), "raw_sha256": m["raw_sha256"],
-            "member_name": m.get("member_name"), "fetched_at": m.get("fetched_at"),
-            "code_count": m["counts"]["codes"], "procedure_count": m["counts"]["procedures"],
-            "modifier_count": m["counts"]["modifiers"], "reject_count": m["counts"]["rejects"],
-            "schema_version": m["schema_version"], "pipeline_version": m["pipeline_version"],
+            "source_url": m.source_url, "raw_sha256": m.raw_sha256,
+            "member_name": m.member_name, "fetched_at": m.fetched_at,
+            "code_count": m.counts["codes"], "procedure_count": m.counts["procedures"],
+            "modifier_count": m.counts["modifiers"], "reject_count": m.counts["rejects"],
+            "schema_version": m.schema_version, "pipeline_version": m.pipeline_version,
         })
     schema = {c: pl.String() for c in RELEASE_COLUMNS} | {
         "year": pl.Int32(), "quarter": pl.Int32(), "revision": pl.Int32(),
@@ -72,14 +75,14 @@ def _releases_frame(manifests: list[dict]) -> pl.DataFrame:
     return frame.with_columns(pl.col("effective_from").str.to_date())
 
 
-def _validation_frame(data_dir: Path, manifests: list[dict]) -> pl.DataFrame:
+def _validation_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame:
     """One row per entry of ``results`` in each validation.json (the whole document otherwise)."""
     rows: list[dict[str, Any]] = []
     for m in manifests:
-        doc = json.loads((release_dir(data_dir, m["release_id"]) / "validation.json").read_text())
+        doc = json.loads((DataDir(data_dir).release(m.release_id) / "validation.json").read_text())
         entries = doc.get("results") if isinstance(doc.get("results"), list) else [doc]
         for i, entry in enumerate(entries):
-            rows.append({"release_id": m["release_id"], "result_index": i,
+            rows.append({"release_id": m.release_id, "result_index": i,
                          "result": json.dumps(entry, sort_keys=True, default=str)})
     return pl.DataFrame(
         rows, schema={"release_id": pl.String(), "result_index": pl.Int32(), "result": pl.String()}
@@ -116,13 +119,13 @@ def _create_from(
                     f"ORDER BY {order}")
 
 
-def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[dict]) -> None:
+def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Manifest]) -> None:
     """``releases``, ``codes`` (every code of every release) and ``validation_results``."""
-    ordered = sorted(manifests, key=lambda m: release_key(m["release_id"]))
+    ordered = sorted(manifests, key=lambda m: release_key(m.release_id))
     _create_from(con, "releases", _releases_frame(ordered), "release_order")
     # Files in release order, rows in file order (DuckDB preserves insertion order for a plain
     # scan), so the table's order is deterministic without sorting 30 wide columns.
-    paths = [str(release_dir(data_dir, m["release_id"]) / "codes.parquet") for m in ordered]
+    paths = [str(DataDir(data_dir).release(m.release_id) / "codes.parquet") for m in ordered]
     columns = ", ".join(f'"{c}"' for c in CODES_SCHEMA)
     con.execute(
         f"""CREATE TABLE codes AS
@@ -143,48 +146,35 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[di
     _create_from(con, "change_types", change_types, "change_type")
 
 
-def _domains() -> Mapping[str, Any]:
-    """The code domains; none (no lookup tables, no <field>_meaning columns) until
-    ``expectations/domains.py`` exists in this checkout."""
-    try:
-        from expectations.domains import DOMAINS
-    except ModuleNotFoundError as exc:
-        if exc.name != "expectations.domains":
-            raise
-        return {}
-    return DOMAINS
-
-
 def lookup_table(name: str) -> str:
     return f"lookup_{name}"
 
 
-def create_lookups(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> None:
+def create_lookups(con: duckdb.DuckDBPyConnection) -> None:
     """One table (code, meaning) per code domain, commented with the domain's description."""
-    for name, domain in sorted(domains.items()):
+    for name, domain in sorted(DOMAINS.items()):
         frame = pl.DataFrame(
             {"code": list(domain.values), "meaning": list(domain.values.values())},
             schema={"code": pl.String(), "meaning": pl.String()},
         )
         table = lookup_table(name)
         _create_from(con, table, frame, "code")
-        text = f"{domain.description} Decodes: {', '.join(domain.columns)}. Source: {domain.source}"
+        decodes = ", ".join(domain_columns(name)) or "the record id (the codes' kind)"
+        text = f"{domain.description} Decodes: {decodes}. Source: {domain.source}"
         con.execute(f"COMMENT ON TABLE {table} IS {literal(text)}")
         con.execute(f"COMMENT ON COLUMN {table}.code IS 'The code as it appears in the file.'")
         con.execute(f"COMMENT ON COLUMN {table}.meaning IS 'What CMS says the code means.'")
 
 
-def decoded_columns(domains: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def decoded_columns() -> tuple[list[str], list[str]]:
     """SELECT items adding ``<column>_meaning`` for every code column a domain decodes, and the
     CROSS JOINs that bring each domain in as one map (code -> meaning)."""
     items, joins = [], []
-    for name, domain in sorted(domains.items()):
+    for name in sorted(DOMAINS):
         m = f"m_{name}"
         joins.append(f"CROSS JOIN (SELECT map(list(code), list(meaning)) AS {m} "
                      f"FROM {lookup_table(name)}) AS j_{name}")
-        for col in domain.columns:
-            if col not in CODES_SCHEMA:
-                continue
+        for col in domain_columns(name):
             if isinstance(CODES_SCHEMA[col], pl.List):
                 items.append(f"list_transform(c.{col}, x -> {m}[x]) AS {col}_meaning")
             else:
@@ -192,9 +182,9 @@ def decoded_columns(domains: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return items, joins
 
 
-def create_views(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> None:
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
     """``codes_current``, ``code_pages`` and the analysts' macros."""
-    items, joins = decoded_columns(domains)
+    items, joins = decoded_columns()
     decoded = ", ".join(["c.*", *items])
     con.execute(
         """CREATE VIEW codes_current AS
@@ -204,7 +194,7 @@ def create_views(con: duckdb.DuckDBPyConnection, domains: Mapping[str, Any]) -> 
                               ORDER BY history_seq DESC LIMIT 1)"""
     )
     con.execute(f"CREATE VIEW code_pages AS SELECT {decoded} FROM codes c {' '.join(joins)}")
-    action = next((n for n, d in sorted(domains.items()) if "action_code" in d.columns), None)
+    action = next((n for n in sorted(DOMAINS) if "action_code" in domain_columns(n)), None)
     meaning = (f"(SELECT map(list(code), list(meaning)) FROM {lookup_table(action)})[x.action_code]"
                if action else "NULL::VARCHAR")
     con.execute(
@@ -269,21 +259,75 @@ VIEW_COMMENTS: dict[str, str] = {
 }
 
 
-def comment_all(con: duckdb.DuckDBPyConnection, extra: Mapping[str, Mapping[str, str]]) -> None:
-    """COMMENT ON every table, view and column we own (``extra``: per-table column comments)."""
+HISTORY_COLUMNS: dict[str, str] = {
+    "code": "HCPCS code or modifier.",
+    "episode": "Episode of the code (1 = first life; +1 each time a retired code is reused).",
+    "version": "Version number of the code across all its episodes (1, 2, ...).",
+    "valid_from_release": "First effective release carrying this version.",
+    "valid_to_release": "Last effective release carrying this version.",
+    "ended_in_release": "Release where this version stopped (changed or dropped); null if current.",
+    "end_reason": "Why the version ended: changed, dropped or reused; null if current.",
+    "release_count": "Number of effective releases carrying this version.",
+    "is_current": "The version is in the latest effective release.",
+    "valid_from_date": "First day of the quarter of valid_from_release.",
+    "valid_to_date": "Day before ended_in_release's quarter starts; null if not ended.",
+}
+CHANGE_COLUMNS: dict[str, str] = {
+    "release_id": "Release in which the change is seen.",
+    "previous_release_id": "The effective release it is compared with (the one just before).",
+    "code": "HCPCS code or modifier.",
+    "kind": "procedure or modifier.",
+    "change_type": "What changed: see the change_types table.",
+    "field": "The field that changed (null for added / dropped).",
+    "old_value": "Value before (as text; lists as [a, b, ...]).",
+    "new_value": "Value after (as text).",
+    "action_code": "CMS action code on the code in this release (null when dropped).",
+    "action_agrees": "CMS's action code announces this change (dropped: the code had been "
+    "terminated before it left the file).",
+    "silent": "CMS changed the code but flagged it N (no maintenance): a silent change.",
+}
+
+
+
+
+def _column_comments() -> dict[str, dict[str, str]]:
+    """Table -> column -> comment, for every table we own."""
+    codes_cols = {"release_id": "Release the row was published in.", **column_descriptions()}
+    return {
+        "releases": RELEASE_COLUMNS,
+        "codes": codes_cols,
+        "validation_results": {
+            "release_id": "Release validated.", "result_index": "Position in validation.json.",
+            "result": "One validation result as JSON, exactly as the gate wrote it."},
+        "change_types": {
+            "change_type": "Change type as used in code_changes.change_type.",
+            "description": "What the change type means.",
+            "expected_action_codes": "CMS action codes that announce this change (one letter "
+            "each)."},
+        "code_history": {**HISTORY_COLUMNS, **{k: v for k, v in codes_cols.items()
+                                                if k not in HISTORY_COLUMNS}},
+        "code_changes": CHANGE_COLUMNS,
+    }
+
+
+def comment_all(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENT ON every table, view and column we own."""
     for table, text in TABLE_COMMENTS.items():
         con.execute(f"COMMENT ON TABLE {table} IS {literal(text)}")
     for view, text in VIEW_COMMENTS.items():
         con.execute(f"COMMENT ON VIEW {view} IS {literal(text)}")
-    codes_cols = {"release_id": "Release the row was published in.", **column_descriptions()}
-    comment_columns(con, "codes", codes_cols)
-    comment_columns(con, "releases", RELEASE_COLUMNS)
-    comment_columns(con, "validation_results", {
-        "release_id": "Release validated.", "result_index": "Position in validation.json.",
-        "result": "One validation result as JSON, exactly as the gate wrote it."})
-    comment_columns(con, "change_types", {
-        "change_type": "Change type as used in code_changes.change_type.",
-        "description": "What the change type means.",
-        "expected_action_codes": "CMS action codes that announce this change (one letter each)."})
-    for table, cols in extra.items():
-        comment_columns(con, table, {**codes_cols, **cols})
+    for table, comments in _column_comments().items():
+        comment_columns(con, table, comments)
+
+
+def schema_markdown() -> str:
+    """Every table's comment and its columns' comments (the docs' copy is generated from this);
+    ``code_history`` also carries every ``codes`` column, listed once under ``codes``."""
+    parts = []
+    for table, comments in _column_comments().items():
+        if table == "code_history":
+            comments = HISTORY_COLUMNS
+        rows = "\n".join(f"| `{c}` | {text} |" for c, text in comments.items())
+        parts.append(f"**`{table}`**: {TABLE_COMMENTS[table]}\n\n| column | meaning |\n"
+                     f"|---|---|\n{rows}")
+    return "\n\n".join(parts)

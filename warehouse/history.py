@@ -10,22 +10,22 @@ releases are published, never on the order they were loaded in.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
+from contracts.files import write_parquet
+from contracts.layout import CODES_SCHEMA, TRACKED_FIELDS
+from contracts.paths import DB_NAME, DataDir
+from contracts.release import Manifest
 from warehouse import database
-from warehouse.changes import EXPECTED_ACTIONS, TRACKED_FIELDS, WHITESPACE_INSENSITIVE
-from warehouse.files import write_parquet
+from warehouse.changes import EXPECTED_ACTIONS
 from warehouse.lock import publish_lock
 from warehouse.publish import published_releases
 
-DB_NAME = "hcpcs.duckdb"
-HISTORY_PARQUET = Path("parquet") / "history" / "code_history.parquet"
-CHANGES_PARQUET = Path("parquet") / "changes" / "code_changes.parquet"
+_TRACKED = tuple(f.name for f in TRACKED_FIELDS)
+_WHITESPACE_INSENSITIVE = frozenset(f.name for f in TRACKED_FIELDS if f.compare == "whitespace")
 
 
 @dataclass(frozen=True)
@@ -47,40 +47,11 @@ _RUN_OF_WHITE_SPACE = ("'  '", "chr(9)", "chr(10)", "chr(12)", "chr(13)")
 def _cmp(name: str, prefix: str = "") -> str:
     """The compared form of a field: descriptions with whitespace collapsed, others as stored."""
     col = f"{prefix}{name}"
-    if name in WHITESPACE_INSENSITIVE:
+    if name in _WHITESPACE_INSENSITIVE:
         run = " OR ".join(f"contains({col}, {s})" for s in _RUN_OF_WHITE_SPACE)
         return (f"CASE WHEN {run} THEN regexp_replace(trim({col}), '\\s+', ' ', 'g') "
                 f"ELSE trim({col}) END")
     return col
-
-
-HISTORY_COLUMNS: dict[str, str] = {
-    "code": "HCPCS code or modifier.",
-    "episode": "Episode of the code (1 = first life; +1 each time a retired code is reused).",
-    "version": "Version number of the code across all its episodes (1, 2, ...).",
-    "valid_from_release": "First effective release carrying this version.",
-    "valid_to_release": "Last effective release carrying this version.",
-    "ended_in_release": "Release where this version stopped (changed or dropped); null if current.",
-    "end_reason": "Why the version ended: changed, dropped or reused; null if current.",
-    "release_count": "Number of effective releases carrying this version.",
-    "is_current": "The version is in the latest effective release.",
-    "valid_from_date": "First day of the quarter of valid_from_release.",
-    "valid_to_date": "Day before ended_in_release's quarter starts; null if not ended.",
-}
-CHANGE_COLUMNS: dict[str, str] = {
-    "release_id": "Release in which the change is seen.",
-    "previous_release_id": "The effective release it is compared with (the one just before).",
-    "code": "HCPCS code or modifier.",
-    "kind": "procedure or modifier.",
-    "change_type": "What changed: see the change_types table.",
-    "field": "The field that changed (null for added / dropped).",
-    "old_value": "Value before (as text; lists as [a, b, ...]).",
-    "new_value": "Value after (as text).",
-    "action_code": "CMS action code on the code in this release (null when dropped).",
-    "action_agrees": "CMS's action code announces this change (dropped: the code had been "
-    "terminated before it left the file).",
-    "silent": "CMS changed the code but flagged it N (no maintenance): a silent change.",
-}
 
 
 # Rows of ``flagged`` that bring a change (compared with their previous appearance), and rows
@@ -91,7 +62,7 @@ _LEAVES = f"((next_seq IS NULL OR next_seq > seq + 1) AND seq < {_LAST_SEQ})"
 
 
 def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
-    content = ", ".join(_cmp(f) for f in TRACKED_FIELDS)
+    content = ", ".join(_cmp(f) for f in _TRACKED)
     # Narrow: one row per code per effective release, content reduced to two hashes; the wide
     # rows are only fetched back from ``codes`` for the few rows that changed.
     con.execute(
@@ -141,7 +112,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
         SELECT c.* FROM codes c SEMI JOIN wanted w USING (release_id, code)"""
     )
     skip = {"source_line", "line_count", "code"}
-    fields = ", ".join(f"c.{col}" for col in database.CODES_SCHEMA if col not in skip)
+    fields = ", ".join(f"c.{col}" for col in CODES_SCHEMA if col not in skip)
     con.execute(
         f"""CREATE TABLE code_history AS
         WITH spans AS (
@@ -175,7 +146,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
-    wide = ", ".join(f"c.{f} AS c_{f}, p.{f} AS p_{f}" for f in TRACKED_FIELDS)
+    wide = ", ".join(f"c.{f} AS c_{f}, p.{f} AS p_{f}" for f in _TRACKED)
     # The rows that changed (or bring an event), side by side with their previous appearance.
     con.execute(
         f"""CREATE TEMP TABLE pairs AS
@@ -189,7 +160,7 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
     # row carries the old and new meaning) and except the termination date when the event itself
     # is about it (discontinued / reactivated).
     diffs = []
-    for f in TRACKED_FIELDS:
+    for f in _TRACKED:
         guard = ("AND coalesce(event, '') NOT IN ('discontinued', 'reactivated')"
                  if f == "termination_date" else "")
         diffs.append(
@@ -237,54 +208,50 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _build(path: Path, data_dir: Path, manifests: list[dict], domains: Mapping[str, Any]) -> None:
+def _build(path: Path, paths: DataDir, manifests: list[Manifest]) -> None:
     con = duckdb.connect(str(path))
     try:
         con.execute("SET enable_progress_bar = false")  # the caller reports progress
-        database.load_base(con, data_dir, manifests)
-        database.create_lookups(con, domains)
+        database.load_base(con, paths.root, manifests)
+        database.create_lookups(con)
         _history_sql(con)
-        database.create_views(con, domains)
-        database.comment_all(con, {"code_history": HISTORY_COLUMNS,
-                                   "code_changes": CHANGE_COLUMNS})
+        database.create_views(con)
+        database.comment_all(con)
         con.execute("CHECKPOINT")
-        write_parquet(con.sql("SELECT * FROM code_history").pl(), data_dir / HISTORY_PARQUET)
-        write_parquet(con.sql("SELECT * FROM code_changes").pl(), data_dir / CHANGES_PARQUET)
+        write_parquet(con.sql("SELECT * FROM code_history").pl(), paths.history_parquet)
+        write_parquet(con.sql("SELECT * FROM code_changes").pl(), paths.changes_parquet)
     finally:
         con.close()
 
 
-def rebuild(data_dir: Path, domains: Mapping[str, Any] | None = None) -> RebuildSummary:
+def rebuild(data_dir: Path) -> RebuildSummary:
     """Rebuild ``hcpcs.duckdb`` and the history/changes Parquet from every published release."""
-    data_dir = Path(data_dir)
-    domains = database._domains() if domains is None else domains
-    with publish_lock(data_dir):
-        manifests = published_releases(data_dir)
+    paths = DataDir(data_dir)
+    with publish_lock(paths.root):
+        manifests = published_releases(paths.root)
         if not manifests:
-            raise ValueError(f"{data_dir}: no published release to build history from")
-        final = data_dir / DB_NAME
-        tmp = data_dir / f".{DB_NAME}.tmp-{os.getpid()}"
-        for leftover in data_dir.glob(f".{DB_NAME}.tmp-*"):
+            raise ValueError(f"{paths.root}: no published release to build history from")
+        tmp = paths.root / f".{DB_NAME}.tmp-{os.getpid()}"
+        for leftover in paths.root.glob(f".{DB_NAME}.tmp-*"):
             leftover.unlink()  # a killed rebuild's file (we hold the lock, so it is dead)
         try:
-            _build(tmp, data_dir, manifests, domains)
-            os.replace(tmp, final)
+            _build(tmp, paths, manifests)
+            os.replace(tmp, paths.database)
         finally:
             tmp.unlink(missing_ok=True)
             Path(f"{tmp}.wal").unlink(missing_ok=True)
-        return summarize(final)
+        return summarize(paths.database)
 
 
 def database_is_current(data_dir: Path) -> bool:
     """True if hcpcs.duckdb exists and holds exactly the published releases (a rebuild that
     failed after a publish leaves it behind; the next run must rebuild)."""
-    db = Path(data_dir) / DB_NAME
     try:
-        with duckdb.connect(str(db), read_only=True) as con:
+        with duckdb.connect(str(DataDir(data_dir).database), read_only=True) as con:
             built = {r for (r,) in con.execute("SELECT release_id FROM releases").fetchall()}
     except duckdb.Error:  # missing, unreadable or not ours
         return False
-    return built == {m["release_id"] for m in published_releases(data_dir)}
+    return built == {m.release_id for m in published_releases(data_dir)}
 
 
 def summarize(db: Path) -> RebuildSummary:

@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from contracts.errors import TransientError
+
 LOCK_NAME = ".publish.lock"
 
 _held: dict[Path, int] = {}  # lock path -> re-entry depth, for this process
 _guard = threading.Lock()
 
 
-class LockBusyError(RuntimeError):
+class LockBusyError(TransientError, RuntimeError):
     """Another process is publishing to the same data directory."""
 
 

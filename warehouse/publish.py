@@ -1,9 +1,10 @@
 """Publish one release as immutable Parquet plus a manifest, written aside and renamed into place.
 
 Layout: ``<data_dir>/parquet/releases/release=<id>/{codes.parquet, rejects.parquet,
-validation.json, manifest.json}``. A published directory is never modified: re-publishing the same
-raw ZIP (same sha256) is a no-op, a different ZIP for the same id is refused (a CMS re-issue gets
-its own revision id, ``2026-Q1r2``, and supersedes the earlier one without deleting it).
+validation.json, manifest.json}`` (paths in ``contracts.paths``; the manifest is
+``contracts.release.Manifest``). A published directory is never modified: re-publishing the same
+raw file (same sha256) is a no-op, a different file for the same id is refused (a CMS re-issue
+gets its own revision id, ``2026-Q1r2``, and supersedes the earlier one without deleting it).
 """
 
 from __future__ import annotations
@@ -13,27 +14,31 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from sources.release import ReleaseIdError, quarter_of, release_sort_key
-from transforms.layout import CODES_SCHEMA, REJECTS_SCHEMA
-from warehouse.files import atomic_write_bytes, write_parquet
+from contracts.errors import TerminalError
+from contracts.files import atomic_write_bytes, write_parquet
+from contracts.layout import CODES_SCHEMA, REJECTS_SCHEMA
+from contracts.paths import MANIFEST, DataDir
+from contracts.release import (
+    FileEntry,
+    Manifest,
+    ReleaseFile,
+    ReleaseIdError,
+    quarter_of,
+    release_sort_key,
+)
+from contracts.validation import GateResult
 from warehouse.lock import publish_lock
 
 SCHEMA_VERSION = 1
-RELEASES_DIR = Path("parquet") / "releases"
-MANIFEST = "manifest.json"
-PROVENANCE_KEYS = ("source_url", "sha256", "member_name", "quarter", "fetched_at")
 
 
-
-class PublishError(ValueError):
+class PublishError(TerminalError, ValueError):
     """The release cannot be published as given (bad id, wrong schema, conflicting re-publish)."""
 
 
@@ -50,10 +55,6 @@ def release_key(release_id: str) -> tuple[int, int, int]:
         return release_sort_key(release_id)
     except ReleaseIdError as exc:
         raise PublishError(str(exc)) from None
-
-
-def release_dir(data_dir: Path, release_id: str) -> Path:
-    return Path(data_dir) / RELEASES_DIR / f"release={release_id}"
 
 
 def schema_fingerprint() -> str:
@@ -81,10 +82,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, sort_keys=True, indent=2, default=str) + "\n").encode()
-
-
 def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> None:
     got = dict(frame.schema)
     if got != schema:
@@ -99,53 +96,34 @@ def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType])
         )
 
 
-# The steps of one publish, in order; each writes one file into the aside directory. Kept as
-# separate functions so a fault test can make any one of them fail.
-def _write_codes(tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame, validation: dict) -> None:
-    write_parquet(codes, tmp / "codes.parquet")
-
-
-def _write_rejects(tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame, validation: dict) -> None:
-    write_parquet(rejects, tmp / "rejects.parquet")
-
-
-def _write_validation(
-    tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame, validation: dict
-) -> None:
-    atomic_write_bytes(tmp / "validation.json", _json_bytes(validation))
-
-
-STEPS: tuple[str, ...] = ("_write_codes", "_write_rejects", "_write_validation")
-
-
 def _manifest(release_id: str, tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame,
-              provenance: dict) -> dict:
+              file: ReleaseFile) -> Manifest:
     files = {}
     for name, rows in (("codes.parquet", codes.height), ("rejects.parquet", rejects.height),
                        ("validation.json", None)):
         path = tmp / name
-        files[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size, "rows": rows}
+        files[name] = FileEntry(sha256=_sha256(path), bytes=path.stat().st_size, rows=rows)
     kinds = codes.group_by("kind").len()
     by_kind = dict(zip(kinds["kind"].to_list(), kinds["len"].to_list(), strict=True))
-    return {
-        "release_id": release_id,
-        "quarter": provenance.get("quarter") or quarter_of(release_id),
-        "revision": release_key(release_id)[2],
-        "source_url": provenance.get("source_url"),
-        "raw_sha256": provenance["sha256"],
-        "member_name": provenance.get("member_name"),
-        "fetched_at": provenance.get("fetched_at"),
-        "counts": {
+    return Manifest(
+        release_id=release_id,
+        quarter=quarter_of(release_id),
+        revision=release_key(release_id)[2],
+        source_url=file.source_url or None,
+        raw_sha256=file.sha256,
+        member_name=file.member_name or None,
+        fetched_at=file.fetched_at or None,
+        counts={
             "codes": codes.height,
             "procedures": by_kind.get("procedure", 0),
             "modifiers": by_kind.get("modifier", 0),
             "rejects": rejects.height,
         },
-        "schema_version": SCHEMA_VERSION,
-        "schema_fingerprint": schema_fingerprint(),
-        "pipeline_version": pipeline_version(),
-        "files": files,
-    }
+        schema_version=SCHEMA_VERSION,
+        schema_fingerprint=schema_fingerprint(),
+        pipeline_version=pipeline_version(),
+        files=files,
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -162,45 +140,53 @@ def _sweep_leftovers(parent: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def read_manifest(path: Path) -> dict:
-    return json.loads((path / MANIFEST).read_text())
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of the release folder ``path``; a broken one is an error naming the file."""
+    where = path / MANIFEST
+    return Manifest.from_json(where.read_bytes(), str(where))
 
 
 def publish_release(
     data_dir: Path,
     *,
-    release_id: str,
+    file: ReleaseFile,
     codes: pl.DataFrame,
     rejects: pl.DataFrame,
-    validation: dict,
-    provenance: dict,
+    validation: GateResult,
 ) -> PublishResult:
-    """Write the release aside, then rename it into place; the same raw ZIP twice is a no-op."""
+    """Write the release aside, then rename it into place; the same raw file twice is a no-op.
+
+    ``file`` is the stored release file (its ``release_id`` is the id published under, its
+    ``sha256`` the content identity); ``validation`` is the gate's verdict, kept as
+    ``validation.json``.
+    """
+    release_id = file.release_id or ""
     release_key(release_id)
-    if not provenance.get("sha256"):
-        raise PublishError(f"{release_id}: provenance has no raw ZIP sha256")
+    if not file.sha256:
+        raise PublishError(f"{release_id}: the release file has no raw sha256")
     _check_frame("codes", codes, CODES_SCHEMA)
     _check_frame("rejects", rejects, REJECTS_SCHEMA)
-    final = release_dir(data_dir, release_id)
+    final = DataDir(data_dir).release(release_id)
     with publish_lock(data_dir):
         if (final / MANIFEST).exists():
             existing = read_manifest(final)
-            if existing["raw_sha256"] == provenance["sha256"]:
+            if existing.raw_sha256 == file.sha256:
                 return PublishResult(release_id, final, "unchanged")
             raise PublishError(
-                f"{release_id} is already published from raw sha256 {existing['raw_sha256']}; "
-                f"refusing to overwrite it with {provenance['sha256']}. Publish a re-issue under "
+                f"{release_id} is already published from raw sha256 {existing.raw_sha256}; "
+                f"refusing to overwrite it with {file.sha256}. Publish a re-issue under "
                 f"its own revision id (e.g. {quarter_of(release_id)}r2)"
             )
         final.parent.mkdir(parents=True, exist_ok=True)
         _sweep_leftovers(final.parent)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".release={release_id}.tmp-"))
         try:
-            steps: list[Callable[..., None]] = [globals()[name] for name in STEPS]
-            for step in steps:
-                step(tmp, codes, rejects, validation)
-            manifest = _manifest(release_id, tmp, codes, rejects, provenance)
-            atomic_write_bytes(tmp / MANIFEST, _json_bytes(manifest))
+            write_parquet(codes, tmp / "codes.parquet")
+            write_parquet(rejects, tmp / "rejects.parquet")
+            body = json.dumps(validation.to_dict(), sort_keys=True, indent=2, default=str)
+            atomic_write_bytes(tmp / "validation.json", (body + "\n").encode())
+            atomic_write_bytes(tmp / MANIFEST,
+                               _manifest(release_id, tmp, codes, rejects, file).to_json())
             _fsync_dir(tmp)
             os.rename(tmp, final)
             _fsync_dir(final.parent)
@@ -212,35 +198,35 @@ def publish_release(
 
 def is_published(data_dir: Path, release_id: str, sha256: str) -> bool:
     """True if ``release_id`` is published from exactly these raw bytes."""
-    path = release_dir(data_dir, release_id)
-    return (path / MANIFEST).exists() and read_manifest(path)["raw_sha256"] == sha256
+    path = DataDir(data_dir).release(release_id)
+    return (path / MANIFEST).exists() and read_manifest(path).raw_sha256 == sha256
 
 
-def published_releases(data_dir: Path) -> list[dict]:
+def published_releases(data_dir: Path) -> list[Manifest]:
     """Manifests of every published release, in release order (year, quarter, revision)."""
-    root = Path(data_dir) / RELEASES_DIR
+    root = DataDir(data_dir).releases
     manifests = [read_manifest(d) for d in root.glob("release=*") if (d / MANIFEST).exists()]
-    return sorted(manifests, key=lambda m: release_key(m["release_id"]))
+    return sorted(manifests, key=lambda m: release_key(m.release_id))
 
 
-def effective_release_ids(manifests: list[dict]) -> list[str]:
+def effective_release_ids(manifests: list[Manifest]) -> list[str]:
     """Release ids that count for history and "current": the latest revision of each quarter."""
     latest: dict[str, str] = {}
-    for m in sorted(manifests, key=lambda m: release_key(m["release_id"])):
-        latest[quarter_of(m["release_id"])] = m["release_id"]
+    for m in sorted(manifests, key=lambda m: release_key(m.release_id)):
+        latest[quarter_of(m.release_id)] = m.release_id
     return list(latest.values())
 
 
 def previous_release(data_dir: Path, release_id: str) -> str | None:
     """The latest published release ordered before ``release_id`` (any revision), or None."""
     key = release_key(release_id)
-    earlier = [m["release_id"] for m in published_releases(data_dir)
-               if release_key(m["release_id"]) < key]
+    earlier = [m.release_id for m in published_releases(data_dir)
+               if release_key(m.release_id) < key]
     return earlier[-1] if earlier else None
 
 
 def load_codes(data_dir: Path, release_id: str) -> pl.DataFrame:
-    path = release_dir(data_dir, release_id) / "codes.parquet"
+    path = DataDir(data_dir).release(release_id) / "codes.parquet"
     if not path.exists():
         raise PublishError(f"release {release_id} is not published under {path.parent}")
     return pl.read_parquet(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from warehouse.changes import report_agreement
 from warehouse.database import literal
 
 
@@ -96,20 +97,6 @@ def code_page(
     return con.execute(f"SELECT * FROM hcpcs_code({literal(code)}, rel := {literal(release)})").pl()
 
 
-#: CMS action codes of a transaction report -> the change types that should show the same codes.
-AGREEMENT: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("A", ("added", "reused")),
-    ("D", ("discontinued",)),
-    ("CB", ("long_description_changed",)),
-    ("S", ("short_description_changed",)),
-    ("R", ("reactivated",)),
-    ("P", ("pricing_indicators_changed", "multiple_pricing_indicator_changed",
-           "asc_group_changed", "asc_effective_date_changed", "anesthesia_base_units_changed")),
-    ("T", ("betos_changed", "types_of_service_changed")),
-    ("F", ("coverage_code_changed",)),
-)
-
-
 def action_agreement(
     con: duckdb.DuckDBPyConnection, release: str, report: pl.DataFrame
 ) -> pl.DataFrame:
@@ -122,7 +109,7 @@ def action_agreement(
         f"SELECT code, change_type FROM code_changes WHERE release_id = {literal(release)}"
     ).pl()
     rows = []
-    for actions, types in AGREEMENT:
+    for actions, types in report_agreement():
         cms = set(report.filter(pl.col("action").is_in(list(actions)))["code"])
         ours = set(changes.filter(pl.col("change_type").is_in(types))["code"])
         rows.append({

@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from contracts.paths import DataDir
 from tests.warehouse_synth import D, codes_frame, publish
 from warehouse import history
 
@@ -76,6 +77,6 @@ def test_rebuild_100_releases(tmp_path: Path) -> None:
         f"publish (setup) {published:.1f} s; rebuild {rebuild:.2f} s (target < 10 s); "
         f"hcpcs.duckdb {size / 1e6:.1f} MB; code_history {summary.versions:,} versions; "
         f"code_changes {summary.changes:,} rows {summary.changes_by_type}; silent {silent[0]}; "
-        f"history parquet {(tmp_path / history.HISTORY_PARQUET).stat().st_size / 1e6:.1f} MB; "
-        f"changes parquet {(tmp_path / history.CHANGES_PARQUET).stat().st_size / 1e6:.2f} MB"
+        f"history parquet {DataDir(tmp_path).history_parquet.stat().st_size / 1e6:.1f} MB; "
+        f"changes parquet {DataDir(tmp_path).changes_parquet.stat().st_size / 1e6:.2f} MB"
     )

@@ -1,7 +1,7 @@
 """Benchmark: ``parse_anweb`` against pandas ``read_fwf`` on the real CMS releases.
 
 Both read the same bytes in the same run; ``read_fwf`` gets every layout field's columns (derived
-from ``transforms.layout``, dtype str), so it does the slicing and no more: no record checks, no
+from ``contracts.layout``, dtype str), so it does the slicing and no more: no record checks, no
 continuation lines, no typing. Decode-only times are the floor any parser pays.
 Run with ``make bench``; figures are printed, never asserted.
 """
@@ -17,10 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from contracts.layout import LAYOUT
 from tests.conftest import REAL_RELEASES, real_txt
 from transforms import parse_anweb
-from transforms.fixed_width import to_utf8
-from transforms.layout import LAYOUT
 
 pytestmark = pytest.mark.bench
 
@@ -49,11 +48,10 @@ def test_bench_parse_vs_read_fwf(cms_dir: Path, release: str) -> None:
     result = parse_anweb(data)
     parse = _median_ms(lambda: parse_anweb(data))
     fwf = _median_ms(lambda: _read_fwf(data))
-    utf8 = _median_ms(lambda: to_utf8(data))
     cp1252 = _median_ms(lambda: data.decode("cp1252"))
     print(
         f"\nparse {release}: {result.line_count:,} lines, {len(data) / 1e6:.1f} MB, "
         f"{result.codes.height:,} codes; median of {RUNS}: parse_anweb {parse:.1f} ms, "
         f"read_fwf ({len(COLSPECS)} columns) {fwf:.1f} ms, ratio {fwf / parse:.1f}x; "
-        f"decode only: to_utf8 {utf8:.1f} ms, bytes.decode('cp1252') {cp1252:.1f} ms"
+        f"decode only: bytes.decode('cp1252') {cp1252:.1f} ms"
     )

@@ -1,4 +1,5 @@
-"""Release identity: ``YYYY-Qn`` (a quarter) plus ``rN`` when CMS re-issues that quarter.
+"""Release identity (``YYYY-Qn``, plus ``rN`` when CMS re-issues that quarter), the record of one
+release file as it moves through the pipeline, and the manifest of a published release.
 
 CMS names its ZIPs and data files differently almost every year, so the quarter is read from any
 of the names a release carries: the URL slug (``january-2026-alpha-numeric-hcpcs-file.zip``,
@@ -11,8 +12,14 @@ not releases and give ``None``.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
+
+from contracts.errors import TerminalError
 
 #: Month words CMS uses in slugs and member names -> quarter (January is also the annual file).
 MONTH_QUARTER: dict[str, int] = {
@@ -30,7 +37,7 @@ _MEMBER_MONTH = re.compile(rf"^hcpc\d{{2,4}}_({_MONTH})_")
 _RELEASE_ID = re.compile(r"(\d{4})-Q([1-4])(?:r([2-9]|[1-9]\d+))?")
 
 
-class ReleaseIdError(ValueError):
+class ReleaseIdError(TerminalError, ValueError):
     """A release id that is not ``YYYY-Qn`` or ``YYYY-QnrN`` (N >= 2)."""
 
 
@@ -85,3 +92,94 @@ def revision_id(quarter: str, revision: int) -> str:
     if revision < 1:
         raise ReleaseIdError(f"revision must be >= 1, got {revision}")
     return quarter_of(quarter) + (f"r{revision}" if revision > 1 else "")
+
+
+def release_order(release_id: str | None) -> tuple:
+    """Sort key for optional release ids: oldest first, unknown (None) last."""
+    return (release_id is None, release_sort_key(release_id) if release_id else ())
+
+
+FileStatus = Literal["offered", "new", "unchanged", "reissue", "stored"]
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    """One release file, from the moment a source offers it to its place in the raw store.
+
+    A source fills ``release_id`` (the quarter, or None when only the data member will tell) and
+    ``source_url``; the fetch adds the bytes' identity (``sha256``, ``path``, ``member_name``,
+    ``size``, ``fetched_at``), the revision-qualified ``release_id`` and what it found
+    (``status``, ``attempts``). Publishing writes the same facts into the manifest.
+    """
+
+    release_id: str | None
+    source_url: str
+    sha256: str = ""
+    path: Path | None = None
+    member_name: str = ""
+    size: int = 0
+    fetched_at: str = ""  # ISO-8601 UTC of the first fetch of these bytes
+    status: FileStatus = "offered"
+    attempts: int = 0
+
+    @property
+    def quarter(self) -> str | None:
+        return quarter_of(self.release_id) if self.release_id else None
+
+
+def sort_files(files: list[ReleaseFile]) -> list[ReleaseFile]:
+    """Oldest release first (unknown releases last), then by URL: a stable, readable order."""
+    return sorted(files, key=lambda f: (release_order(f.release_id), f.source_url))
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a published release: its sha256, size and (for tables) row count."""
+
+    sha256: str
+    bytes: int
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json`` of a published release: what it is, where it came from, what it holds.
+
+    Downstream loads read it; ``to_json`` is deterministic (sorted keys), so the same release
+    gives the same bytes.
+    """
+
+    release_id: str
+    quarter: str
+    revision: int
+    source_url: str | None
+    raw_sha256: str
+    member_name: str | None
+    fetched_at: str | None
+    counts: dict[str, int]  # codes, procedures, modifiers, rejects
+    schema_version: int
+    schema_fingerprint: str
+    pipeline_version: str
+    files: dict[str, FileEntry] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return (json.dumps(asdict(self), sort_keys=True, indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str = "manifest.json") -> Manifest:
+        """Parse a manifest; anything else raises ``ManifestError`` naming ``where``."""
+        try:
+            doc: dict[str, Any] = json.loads(text)
+            names = {f.name for f in fields(cls)}
+            missing = sorted(names - set(doc))
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+            doc = {k: v for k, v in doc.items() if k in names}
+            doc["files"] = {n: FileEntry(**e) for n, e in doc["files"].items()}
+            return cls(**doc)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ManifestError(f"{where}: not a valid release manifest ({exc})") from None
+
+
+class ManifestError(TerminalError, ValueError):
+    """A manifest that cannot be read; the message names the file."""

@@ -1,8 +1,9 @@
 """Every coded field of the HCPCS record as data: its values, their meanings, where they come from.
 
-One ``Domain`` per coded field. The same tables feed the validation suite (every value of a coded
-column must be in its domain), the README (``domains_markdown``) and the DuckDB lookup tables plus
-the ``<column>_meaning`` columns of ``code_pages`` (``warehouse.database``). Meanings are the CMS
+One ``Domain`` per coded field; each field of ``contracts.layout`` names the domain its values
+come from. The same tables feed the validation suite (every value of a coded column must be in its
+domain), the docs, the DuckDB lookup tables and the ``<column>_meaning`` columns of ``code_pages``
+(``warehouse.database``), and the transaction-report reader (``phrases``). Meanings are the CMS
 record layout's wording (HCPCS2016-2019_recordlayout.txt; 2024 additions from the 2024 layout), so
 analysts read what CMS wrote. Pure standard library: importing this module must stay instant.
 """
@@ -19,26 +20,27 @@ LAYOUT_2024 = "CMS 2024 record layout (as transcribed in andrewallenbruce/norths
 class Domain:
     """The allowed values of one coded field, in CMS's order, each with CMS's meaning.
 
-    ``columns`` are the codes-frame columns (``transforms.layout.CODES_SCHEMA``) the domain decodes;
     ``obsolete`` values are still valid codes but CMS retired them, so using one is a warning.
+    ``phrases`` are the other wordings CMS uses for a value (lower case), e.g. in the transaction
+    reports, whose wording changes every year.
     """
 
     description: str
-    columns: tuple[str, ...]
     source: str
     values: dict[str, str]
     obsolete: frozenset[str] = field(default_factory=frozenset)
+    phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = self.obsolete - set(self.values)
-        if unknown:
-            raise ValueError(f"obsolete values {sorted(unknown)} are not in the domain")
+        for what, keys in (("obsolete", set(self.obsolete)), ("phrases", set(self.phrases))):
+            unknown = keys - set(self.values)
+            if unknown:
+                raise ValueError(f"{what} values {sorted(unknown)} are not in the domain")
 
 
 RECORD_ID = Domain(
     description="Record identification code (RIC, record column 11): what kind of line it is. "
     "The parser groups lines by it; the codes frame keeps the result as kind.",
-    columns=(),
     source=LAYOUT_2016_2019,
     values={
         "3": "First line of procedure record; also contains detail information",
@@ -50,7 +52,6 @@ RECORD_ID = Domain(
 
 ACTION_CODE = Domain(
     description="Action code: the change made to a procedure or modifier code in this release.",
-    columns=("action_code",),
     source=LAYOUT_2016_2019
     + " (the transaction report's key words B and F as coverage changes; the letters agree)",
     values={
@@ -67,11 +68,23 @@ ACTION_CODE = Domain(
         "S": "Change in short description of procedure code",
         "T": "Miscellaneous change (BETOS, type of service)",
     },
+    # Wordings of the transaction reports (2016 txt, 2017-2020 prn and xlsx), lower case.
+    phrases={
+        "A": ("add",),
+        "B": ("coverage and long description change", "coverage & long desc change"),
+        "C": ("long description change", "change in long description"),
+        "D": ("discontinued",),
+        "F": ("coverage change", "change in coverage"),
+        "N": ("no change",),
+        "P": ("payment change", "change in payment"),
+        "R": ("re-activated",),
+        "S": ("short description change", "change in short description"),
+        "T": ("misc change (tos, betos)", "miscellaneous change (betos or type of service)"),
+    },
 )
 
 COVERAGE_CODE = Domain(
     description="Coverage code: the code's Medicare coverage status.",
-    columns=("coverage_code",),
     source=LAYOUT_2016_2019,
     values={
         "C": "Carrier judgment",
@@ -85,7 +98,6 @@ COVERAGE_CODE = Domain(
 PRICING_INDICATOR = Domain(
     description="Pricing indicator: the methodology for developing unique pricing amounts under "
     "Part B (one to four per procedure, in positional occurrences).",
-    columns=("pricing_indicators",),
     source=LAYOUT_2016_2019 + "; 40 from " + LAYOUT_2024,
     values={
         "00": "Service not separately priced by part B (e.g., services not covered, bundled, "
@@ -126,7 +138,6 @@ _NOT_SINCE_1998 = " (not applicable as of January 1, 1998)"
 MULTIPLE_PRICING_INDICATOR = Domain(
     description="Multiple pricing indicator: whether and how a procedure is priced under several "
     "methodologies.",
-    columns=("multiple_pricing_indicator",),
     source=LAYOUT_2016_2019,
     values={
         "9": "Not applicable as HCPCS not priced separately by part B (pricing indicator is 00) "
@@ -158,7 +169,6 @@ MULTIPLE_PRICING_INDICATOR = Domain(
 LAB_CERTIFICATION = Domain(
     description="Lab certification code: the CLIA specialty a laboratory needs for the test (up to "
     "eight per code). A lab certified for a group (e.g. 100) may perform its subgroups (110...).",
-    columns=("lab_certifications",),
     source=LAYOUT_2016_2019,
     values={
         "010": "Histocompatibility testing",
@@ -198,7 +208,6 @@ LAB_CERTIFICATION = Domain(
 TYPE_OF_SERVICE = Domain(
     description="CMS type of service: the kind(s) of service the procedure represents, as carriers "
     "assign it (up to five per code).",
-    columns=("types_of_service",),
     source=LAYOUT_2016_2019 + " (appendix CMS_TYPE_SRVC_TB)",
     values={
         "1": "Medical care",
@@ -245,7 +254,6 @@ BETOS = Domain(
     description="Berenson-Eggers type of service (BETOS): clinically meaningful groupings of "
     "procedures and services (valid from 2003 data; two-character codes are space-padded in "
     "the file and trimmed here).",
-    columns=("betos",),
     source=LAYOUT_2016_2019 + " (appendix BETOS_TB); O1L from " + LAYOUT_2024,
     values={
         "M1A": "Office visits - new",
@@ -361,7 +369,6 @@ BETOS = Domain(
 ASC_GROUP = Domain(
     description="ASC payment group: whether the procedure may be performed in an ambulatory "
     "surgical center (blank = not approved, null in the codes frame).",
-    columns=("asc_group",),
     source=LAYOUT_2016_2019 + " (edit rules: CODE: YY; BLANK = Not Approved For ASC)",
     values={"YY": "Approved to be performed in an ambulatory surgical center"},
 )
@@ -378,20 +385,3 @@ DOMAINS: dict[str, Domain] = {
     "betos": BETOS,
     "asc_group": ASC_GROUP,
 }
-
-
-def domains_markdown() -> str:
-    """Every domain as a Markdown section with a code/meaning table (the README's copy)."""
-    parts: list[str] = []
-    for name, d in DOMAINS.items():
-        cols = ", ".join(f"`{c}`" for c in d.columns) or "(structure: the parser's `kind`)"
-        parts.append(
-            f"#### `{name}` ({len(d.values)} values)\n\n{d.description} Decodes: {cols}. "
-            f"Source: {d.source}.\n\n| code | meaning |\n|---|---|"
-        )
-        rows = [
-            f"| `{code}` | {meaning}{' *(obsolete: warning)*' if code in d.obsolete else ''} |"
-            for code, meaning in d.values.items()
-        ]
-        parts[-1] += "\n" + "\n".join(rows)
-    return "\n\n".join(parts)

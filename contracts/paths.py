@@ -1,0 +1,77 @@
+"""Every path inside a data directory, named once.
+
+```
+data/
+  raw/<quarter>/<sha256>.zip|.txt (+ .json)   the raw store, exactly as fetched
+  sources/demo/                               the generated demo releases
+  parquet/releases/release=<id>/              one immutable folder per published release
+  parquet/history/  parquet/changes/          rebuilt from all releases on every publish
+  hcpcs.duckdb                                the analysts' database
+  reports/                                    run reports, Data Docs
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+DB_NAME = "hcpcs.duckdb"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """The paths of one data directory (``DataDir(Path("data")).raw`` is ``data/raw``)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def demo(self) -> Path:
+        return self.root / "sources" / "demo"
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "parquet" / "releases"
+
+    def release(self, release_id: str) -> Path:
+        return self.releases / f"release={release_id}"
+
+    @property
+    def history_parquet(self) -> Path:
+        return self.root / "parquet" / "history" / "code_history.parquet"
+
+    @property
+    def changes_parquet(self) -> Path:
+        return self.root / "parquet" / "changes" / "code_changes.parquet"
+
+    @property
+    def database(self) -> Path:
+        return self.root / DB_NAME
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".publish.lock"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def runs(self) -> Path:
+        return self.reports / "runs"
+
+    @property
+    def last_run(self) -> Path:
+        return self.reports / "last_run.json"
+
+    @property
+    def data_docs(self) -> Path:
+        return self.reports / "data_docs"

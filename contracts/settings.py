@@ -1,0 +1,113 @@
+"""Every setting of a run in one typed object, built once by the command line (or a flow's caller).
+
+Nothing reads the environment at import time: ``Settings.from_env()`` is called where a run starts,
+so a test or a deployment can hand over its own ``Settings``. Each field says what it is for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Limits of one download (``sources.fetch``) and of the flows' retry of it."""
+
+    timeout: float = 30
+    """Seconds allowed for connecting and for each read."""
+    max_bytes: int = 200 * MB
+    """Largest download accepted (announced or actual); real releases are 1-3 MB."""
+    max_member_bytes: int = 64 * MB
+    """Largest decompressed data member accepted (ZIP bombs); real files are 2.4-5.4 MB."""
+    max_attempts: int = 5
+    """Requests per download before giving up on transient failures (5xx, 429, resets)."""
+    max_total_seconds: float = 300
+    """Wall-clock budget of one download, retries and waits included."""
+    backoff_base: float = 1.0
+    """First wait between attempts in seconds; doubles each time, with jitter."""
+    retry_delay_seconds: float = 60
+    """Seconds before the flow retries a discovery or download that failed transiently."""
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Thresholds of the release-level checks (shares are fractions: 0.15 = 15%).
+
+    Defaults sit well above what real releases show (2016->2017: +3.3% codes, 1.6% vanished,
+    2.7% descriptions changed; 2017->2019: +4.6%, 1.7%, 2.9%) and well below a truncated file.
+    """
+
+    max_code_count_drift: float = 0.15
+    """Largest change in code count against the previous release."""
+    max_vanished_share: float = 0.10
+    """Largest share of the previous release's codes allowed to be missing."""
+    max_description_changed_share: float = 0.25
+    """Largest share of continuing codes whose description changes (a warning)."""
+    sample_size: int = 10
+    """Failing codes named per finding."""
+    quick_first: bool = True
+    """Run every check in GX's cheap pass/fail format first and count only what failed (half the
+    time; same outcomes). False runs every check in full."""
+
+
+#: Environment that keeps Prefect and Great Expectations offline and their state in the project.
+OFFLINE_ENV: dict[str, str] = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    # its private server migrates a new database first: 20 s (the default) is not enough on a
+    # busy 2-core machine
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+
+
+def apply_offline_env(project_dir: Path, environ: MutableMapping[str, str] | None = None,
+                      *, force: bool = False) -> None:
+    """Set ``OFFLINE_ENV`` and a project-local ``PREFECT_HOME`` (only where unset, unless
+    ``force``). Call before Prefect or GX is imported."""
+    env = os.environ if environ is None else environ
+    wanted = {"PREFECT_HOME": str(Path(project_dir) / ".prefect"), **OFFLINE_ENV}
+    for key, value in wanted.items():
+        if force and key != "PREFECT_HOME":
+            env[key] = value
+        else:
+            env.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of a run: how to fetch, and how strict the gate is."""
+
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    gate: GateSettings = field(default_factory=GateSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults, overridden by ``HCPCS_FETCH_<FIELD>`` / ``HCPCS_GATE_<FIELD>`` variables
+        (e.g. ``HCPCS_FETCH_RETRY_DELAY_SECONDS=5``); a malformed value is a ``ValueError``."""
+        env = os.environ if environ is None else environ
+        parts = {}
+        for name, part in (("fetch", FetchSettings()), ("gate", GateSettings())):
+            changes = {}
+            for f in fields(part):
+                key = f"HCPCS_{name.upper()}_{f.name.upper()}"
+                if key in env:
+                    changes[f.name] = _typed(key, env[key], type(getattr(part, f.name)))
+            parts[name] = replace(part, **changes)
+        return cls(**parts)
+
+
+def _typed(key: str, text: str, kind: type) -> object:
+    if kind is bool:
+        if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(f"{key}={text!r}: expected true or false")
+        return text.lower() in ("1", "true", "yes")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r}: expected a {kind.__name__}") from None
