@@ -30,7 +30,8 @@ class LayoutError(TerminalError):
 
 @dataclass(frozen=True)
 class ChangeClass:
-    """How a change to a field is classified between releases, and what CMS says about it.
+    """A kind of change between releases (of a field, or of the code itself), and what CMS says
+    about it.
 
     ``announced_by``: the action codes under which CMS announces such a change (a change under
     another code is not "agreed"); ``reported_as``: the transaction-report action codes that list

@@ -8,29 +8,20 @@ from these tables; ``queries.action_agreement`` lines them up with CMS's transac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contracts.layout import CHANGE_CLASSES, TRACKED_FIELDS, ChangeClass, Field
 
-from contracts.layout import CHANGE_CLASSES, TRACKED_FIELDS, Field
-
-
-@dataclass(frozen=True)
-class Event:
-    """A code-level change type: what it means and the CMS action codes that announce it."""
-
-    description: str
-    announced_by: str
-    reported_as: str = ""
-
-
-EVENTS: dict[str, Event] = {
-    "added": Event("First appearance of the code in any published release.", "A", "A"),
-    "discontinued": Event("Termination date set (was blank in the previous release).", "D", "D"),
-    "dropped": Event("Present in the previous release, absent from this one.", ""),
-    "reactivated": Event("Back in force (termination date cleared, or back in the file) with the "
-                         "same add date and meaning: the same episode continues.", "R", "R"),
-    "reused": Event("Back after termination or absence with a new add date or a different long "
-                    "description: a new episode starts, the old meaning is kept in history.",
-                    "AR", "A"),
+#: Code-level change types: what each means and the CMS action codes that announce it.
+EVENTS: dict[str, ChangeClass] = {
+    "added": ChangeClass("First appearance of the code in any published release.", "A", "A"),
+    "discontinued": ChangeClass("Termination date set (was blank in the previous release).",
+                                "D", "D"),
+    "dropped": ChangeClass("Present in the previous release, absent from this one.", ""),
+    "reactivated": ChangeClass("Back in force (termination date cleared, or back in the file) "
+                               "with the same add date and meaning: the same episode continues.",
+                               "R", "R"),
+    "reused": ChangeClass("Back after termination or absence with a new add date or a different "
+                          "long description: a new episode starts, the old meaning is kept in "
+                          "history.", "AR", "A"),
 }
 
 
