@@ -11,8 +11,9 @@ import pytest
 from contracts.settings import GateSettings
 from contracts.validation import BLANK, GateResult, Sample
 from expectations.docs import build_data_docs
+from expectations.frame import codes_frame
 from expectations.gate import run_gate
-from expectations.suite import all_checks
+from expectations.suite import all_checks, derived_columns
 
 pytestmark = pytest.mark.realdata
 
@@ -83,6 +84,17 @@ def test_release_checks_against_previous(gates) -> None:
     assert gates["2017-Q1"].outcome("vanished_codes_share").unexpected_count == 98
     assert gates["2017-Q1"].outcome("description_changed_share").unexpected_count == 170
     assert all(c.name != "code_count_drift" for c in gates["2016-Q1"].outcomes)
+
+
+def test_description_changes_are_counted_over_continuing_codes_only(real_parsed) -> None:
+    """The share's base: the 6,390 codes of 2019 that 2017 had (new codes are null, not
+    "unchanged"); whitespace-only rewording is "unchanged"."""
+    codes, before = real_parsed["2019-Q1"].codes, real_parsed["2017-Q1"].codes
+    derived = derived_columns(all_checks(GateSettings(), before.height), "codes")
+    change = codes_frame(codes, derived, before)["description_change"]
+    assert change.null_count() == 6800 - 6390
+    assert sorted(change.drop_nulls().value_counts().rows()) == [
+        ("long_description=changed", 162), ("short_description=changed", 24), ("unchanged", 6204)]
 
 
 def test_one_result_per_expectation_in_json(gates) -> None:

@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from contracts.errors import TransientError
-
-LOCK_NAME = ".publish.lock"
+from contracts.paths import DataDir
 
 _held: dict[Path, int] = {}  # lock path -> re-entry depth, for this process
 _guard = threading.Lock()
@@ -39,7 +38,7 @@ def publish_lock(data_dir: Path) -> Iterator[Path]:
     """Hold the data directory's publish lock; raise ``LockBusyError`` at once if it is taken."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = (data_dir / LOCK_NAME).resolve()
+    path = DataDir(data_dir).lock.resolve()
     with _guard:
         if path in _held:
             _held[path] += 1
