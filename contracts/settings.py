@@ -97,9 +97,12 @@ class Settings:
             for f in fields(part):
                 key = f"HCPCS_{name.upper()}_{f.name.upper()}"
                 if key in env:
-                    changes[f.name] = _typed(key, env[key], type(getattr(part, f.name)))
+                    changes[f.name] = _typed(key, env[key], _TYPES[str(f.type)])
             parts[name] = replace(part, **changes)
         return cls(**parts)
+
+
+_TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool}  # field annotations
 
 
 def _typed(key: str, text: str, kind: type) -> object:
