@@ -94,11 +94,6 @@ def revision_id(quarter: str, revision: int) -> str:
     return quarter_of(quarter) + (f"r{revision}" if revision > 1 else "")
 
 
-def release_order(release_id: str | None) -> tuple:
-    """Sort key for optional release ids: oldest first, unknown (None) last."""
-    return (release_id is None, release_sort_key(release_id) if release_id else ())
-
-
 FileStatus = Literal["offered", "new", "unchanged", "reissue", "stored"]
 
 
@@ -129,7 +124,9 @@ class ReleaseFile:
 
 def sort_files(files: list[ReleaseFile]) -> list[ReleaseFile]:
     """Oldest release first (unknown releases last), then by URL: a stable, readable order."""
-    return sorted(files, key=lambda f: (release_order(f.release_id), f.source_url))
+    return sorted(files, key=lambda f: (f.release_id is None,
+                                        release_sort_key(f.release_id) if f.release_id else (),
+                                        f.source_url))
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def _is_http(source: str) -> bool:
 def _path(source: str) -> Path | None:
     """The local path a source names (plain path or ``file://``), else None."""
     try:
-        return None if _is_http(source) else local_path(source)
+        return local_path(source)  # None for http(s)
     except CatalogError:
         return None
 
