@@ -61,6 +61,10 @@ class DataDir:
         return self.root / ".publish.lock"
 
     @property
+    def waivers(self) -> Path:
+        return self.root / "waivers.json"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -6,8 +6,9 @@ of the names a release carries: the URL slug (``january-2026-alpha-numeric-hcpcs
 ``october-2023-alpha-numeric-hcpcs-files.zip``), the annual ZIP
 (``2019-Alpha-Numeric-HCPCS-File.zip``, ``2015-Annual-...``: the January = Q1 release), the
 old ``14anweb.zip``, or the data member itself (``HCPC2025_JAN_ANWEB_12172024.txt``,
-``HCPC17_CONTR_ANWEB.txt``). Companion files (corrections, NOC codes, record layouts, indexes) are
-not releases and give ``None``.
+``HCPC17_CONTR_ANWEB.txt``), and for a renamed data file from its folder (``2020-Q2-april``).
+Companion files (corrections, NOC codes, record layouts, indexes, transaction reports) are not
+releases and give ``None``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ MONTH_QUARTER: dict[str, int] = {
     "january": 1, "jan": 1, "april": 2, "apr": 2, "july": 3, "jul": 3, "october": 4, "oct": 4,
 }  # fmt: skip
 
-_NOT_A_RELEASE = re.compile(r"(?i)correction|noc|record-?layout|index|table-of-drugs")
+_COMPANION = re.compile(r"(?i)correction|noc|record[-_ ]?layout|index|table-of-drugs|trans")
 _MONTH = "|".join(sorted(MONTH_QUARTER, key=len, reverse=True))
 # Patterns are tried in order on the last path segment, lower-cased.
 _SLUG_MONTH = re.compile(rf"^({_MONTH})-(\d{{4}})-alpha-numeric-hcpcs-files?\b")
 _SLUG_ANNUAL = re.compile(r"^(\d{4})-(?:annual-)?alpha-numeric-hcpcs-files?\b")
 _OLD_ANWEB = re.compile(r"^(\d{2})anweb\.zip$")
-_MEMBER = re.compile(rf"^hcpc(\d{{4}}|\d{{2}})_(?:(?:contr|{_MONTH})_)?(?:anweb|a-n)(?![a-z])")
+_MEMBER = re.compile(  # HCPC2021_APR_CONTR_ANWEB: month and CONTR may both come first
+    rf"^hcpc(\d{{4}}|\d{{2}})_(?:(?:contr|{_MONTH})_){{0,2}}(?:anweb|a-n)(?![a-z])"
+)
 _MEMBER_MONTH = re.compile(rf"^hcpc\d{{2,4}}_({_MONTH})_")
+_FOLDER = re.compile(r"^(\d{4})-(?:q([1-4])|annual)(?![0-9a-z])")  # 2020-Q2-april, 2016-annual
 _RELEASE_ID = re.compile(r"(\d{4})-Q([1-4])(?:r([2-9]|[1-9]\d+))?")
 
 
@@ -46,11 +50,21 @@ def _year(text: str) -> int:
     return year + 2000 if year < 100 else year
 
 
+def _last_segment(name: str) -> str:
+    path = urlsplit(name).path if "://" in name else name
+    return unquote(path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]).lower()
+
+
+def is_companion(name: str) -> bool:
+    """A file that travels with a release but is not one (corrections, NOC codes, a record
+    layout, an index, a transaction report): never a release, whatever year its name carries."""
+    return bool(_COMPANION.search(_last_segment(name)))
+
+
 def release_from_name(name: str) -> str | None:
     """The quarter (``YYYY-Qn``) a URL, slug, ZIP or data-member name belongs to, else ``None``."""
-    path = urlsplit(name).path if "://" in name else name
-    segment = unquote(path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]).lower()
-    if not segment or _NOT_A_RELEASE.search(segment):
+    segment = _last_segment(name)
+    if not segment or _COMPANION.search(segment):
         return None
     if m := _SLUG_MONTH.search(segment):
         return f"{m.group(2)}-Q{MONTH_QUARTER[m.group(1)]}"
@@ -62,6 +76,18 @@ def release_from_name(name: str) -> str | None:
         month = _MEMBER_MONTH.search(segment)
         return f"{_year(m.group(1))}-Q{MONTH_QUARTER[month.group(1)] if month else 1}"
     return None
+
+
+def release_from_folder(name: str) -> str | None:
+    """The quarter a folder's name gives, for data files whose own name tells nothing (CMS's
+    ``anweb.xlsx`` renamed by a mirror): ``2020-Q2-april`` -> ``2020-Q2``, ``2016-annual`` ->
+    ``2016-Q1``, or any release name (the folder of an extracted ZIP); else ``None``."""
+    segment = _last_segment(name)
+    if not segment or _COMPANION.search(segment):
+        return None
+    if m := _FOLDER.search(segment):
+        return f"{m.group(1)}-Q{m.group(2) or 1}"
+    return release_from_name(segment)
 
 
 def validate_release_id(release_id: str) -> str:
@@ -124,9 +150,14 @@ class ReleaseFile:
 
 def sort_files(files: list[ReleaseFile]) -> list[ReleaseFile]:
     """Oldest release first (unknown releases last), then by URL: a stable, readable order."""
-    return sorted(files, key=lambda f: (f.release_id is None,
-                                        release_sort_key(f.release_id) if f.release_id else (),
-                                        f.source_url))
+    return sorted(
+        files,
+        key=lambda f: (
+            f.release_id is None,
+            release_sort_key(f.release_id) if f.release_id else (),
+            f.source_url,
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class GateSettings:
-    """Thresholds of the release-level checks (shares are fractions: 0.15 = 15%).
+    """Thresholds of the release-level checks (shares are fractions: 0.15 = 15%), and the
+    repairs applied after the gate.
 
     Defaults sit well above what real releases show (2016->2017: +3.3% codes, 1.6% vanished,
     2.7% descriptions changed; 2017->2019: +4.6%, 1.7%, 2.9%) and well below a truncated file.
@@ -48,11 +49,17 @@ class GateSettings:
     """Largest share of the previous release's codes allowed to be missing."""
     max_description_changed_share: float = 0.25
     """Largest share of continuing codes whose description changes (a warning)."""
+    max_reject_share: float = 0.01
+    """Largest number of lines the parser could not read, as a share of the codes read (real
+    releases: none); beyond it the file is not trusted as a release."""
     sample_size: int = 10
     """Failing codes named per finding."""
     quick_first: bool = True
     """Run every check in GX's cheap pass/fail format first and count only what failed (half the
     time; same outcomes). False runs every check in full."""
+    repairs_table: str = ""
+    """CSV of known CMS defects to repair (release, code, field, raw_value, repaired_value,
+    evidence); empty means the table shipped in ``transforms/repairs.csv``."""
 
 
 #: Environment that keeps Prefect and Great Expectations offline and their state in the project.
@@ -102,7 +109,7 @@ class Settings:
         return cls(**parts)
 
 
-_TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool}  # field annotations
+_TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}  # annotations
 
 
 def _typed(key: str, text: str, kind: type) -> object:

@@ -1,8 +1,9 @@
 """The validation gate: run the suite on one release and say whether it may be published.
 
-``run_gate`` validates the parsed codes (and, when given, the previously published release) with
-Great Expectations on an ephemeral, in-memory context and returns a ``GateResult``: ``passed`` is
-False when any error-severity expectation failed. ``to_dict()`` is what ``validation.json`` holds
+``run_gate`` validates the parsed codes, the parser's rejected lines and (when given) the previously
+published release with Great Expectations on an ephemeral, in-memory context and returns a
+``GateResult``: ``passed`` is False when a release-level error failed (record-level findings never
+block; see ``contracts.validation``). ``to_dict()`` is what ``validation.json`` holds
 (one ``results`` entry per expectation, for DuckDB's ``validation_results``), ``summary_text()``
 is what the command line prints, and ``expectations.docs.build_data_docs`` renders the same run
 as GX Data Docs. The result types live in ``contracts.validation``; GX is imported inside the
@@ -21,19 +22,19 @@ from expectations.frame import codes_frame, previous_frame
 from expectations.suite import Check, all_checks, build_suite, derived_columns
 
 
-def _samples(check: Check, result: dict[str, Any], limit: int) -> tuple[Sample, ...]:
-    """Failing codes with field and value, from GX's index list (``code`` is the index column)."""
-    out: list[Sample] = []
-    for entry in result.get("partial_unexpected_index_list") or []:
+def _failures(check: Check, result: dict[str, Any]) -> tuple[Sample, ...]:
+    """Every failing code with field and value, from GX's index list (``code`` is the index
+    column): the complete list where GX gave one, else its partial list."""
+    out: dict[Sample, None] = {}
+    entries = result.get("unexpected_index_list") or result.get("partial_unexpected_index_list")
+    for entry in entries or []:
         raw = entry.get(check.column)
         value = BLANK if raw is None or raw != raw else str(raw)  # None or NaN: blank in file
         name = check.field
         if name is None:  # derived column: "field=value"
             name, _, value = value.partition("=")
-        sample = Sample(entry.get("code"), name, value)
-        if sample not in out:
-            out.append(sample)
-    return tuple(out[:limit])
+        out[Sample(entry.get("code"), name, value)] = None
+    return tuple(out)
 
 
 def _domain_size(check: Check, frame: pl.DataFrame) -> int | None:
@@ -53,11 +54,12 @@ def _outcome(check: Check, gx_result: Any, settings: GateSettings,
     if check.column is not None and "unexpected_count" not in result:
         result.update(unexpected_count=0, element_count=element_count)
     observed = None
-    samples = _samples(check, result, settings.sample_size)
-    if check.column is None:  # table-level: the code count
+    failures = _failures(check, result)
+    samples = failures[:settings.sample_size]
+    if check.column is None:  # table-level: the code count, or the rejected lines
         n = result.get("observed_value")
-        observed = f"{n:,} codes"
-        if previous_count:
+        observed = f"{n:,} {'codes' if check.field == 'code_count' else 'rejected lines'}"
+        if previous_count and check.field == "code_count":
             change = (n - previous_count) / previous_count
             observed += f" (previous {previous_count:,}, {change:+.1%})"
         if not gx_result.success:
@@ -73,6 +75,8 @@ def _outcome(check: Check, gx_result: Any, settings: GateSettings,
         observed=observed,
         samples=samples,
         description=check.why,
+        scope=check.scope,
+        failures=failures if check.column is not None else (),
     )
 
 
@@ -117,14 +121,15 @@ def validate_checks(ctx: Any, name: str, checks: list[Check], frame: pl.DataFram
     Counting failures and listing failing codes is half of GX's time, and almost every check
     passes. So with ``quick_first`` every check runs first in GX's BOOLEAN_ONLY format, then
     only the failed ones, the threshold (``mostly``) ones and the table-level ones run again in
-    full; their full results replace the quick ones. Passing checks keep a bare pass.
+    full (COMPLETE: every failing code, kept as findings); their full results replace the quick
+    ones. Passing checks keep a bare pass.
     """
     # Only the columns the checks read, as plain object arrays: GX filters the whole frame for
     # every metric, and pandas' Arrow-backed strings make each of those filters slow.
     used = {"code", *(c.column for c in checks), *(c.when[0] for c in checks if c.when)}
     pdf = frame.select([c for c in frame.columns if c in used]).to_pandas().astype(object)
     pdf = pdf.where(pdf.notna(), None)
-    full = {"result_format": "SUMMARY", "unexpected_index_column_names": ["code"],
+    full = {"result_format": "COMPLETE", "unexpected_index_column_names": ["code"],
             "partial_unexpected_count": max(sample_size * 2, 20)}
     if not quick_first:
         return _run_suite(ctx, name, checks, pdf, full, release_id)
@@ -143,24 +148,27 @@ def validate_checks(ctx: Any, name: str, checks: list[Check], frame: pl.DataFram
 def run_gate(
     codes: pl.DataFrame,
     *,
+    rejects: pl.DataFrame | None = None,
     previous: pl.DataFrame | None = None,
     settings: GateSettings | None = None,
     release_id: str | None = None,
 ) -> GateResult:
     """Validate one release's codes (``parse_anweb(...).codes``) with the whole suite.
 
-    ``previous`` is the previously published release's codes frame; without it the
-    release-level checks (code count drift, vanished codes, changed descriptions) are not run.
-    Returns the verdict with every expectation's counts and sample failing codes; never raises
-    for bad data (only for a frame that is not a codes frame). Runs offline in an ephemeral GX
-    context, so it writes nothing.
+    ``rejects`` are the lines the parser could not read (none when not given). ``previous`` is
+    the previously published release's codes frame; without it the comparisons with it (code
+    count drift, vanished codes, changed descriptions) are not run. Returns the verdict with
+    every expectation's counts and failing codes; never raises for bad data (only for a frame
+    that is not a codes frame). Runs offline in an ephemeral GX context, so it writes nothing.
     """
     settings = settings or GateSettings()
     previous_count = None if previous is None else previous.height
-    checks = all_checks(settings, previous_count)
+    checks = all_checks(settings, previous_count, codes.height)
     ctx = gx_context()
+    lines = rejects if rejects is not None else pl.DataFrame(schema={"code": pl.String()})
     runs = [("hcpcs_codes", [c for c in checks if c.batch == "codes"],
-             codes_frame(codes, derived_columns(checks, "codes"), previous))]
+             codes_frame(codes, derived_columns(checks, "codes"), previous)),
+            ("hcpcs_rejects", [c for c in checks if c.batch == "rejects"], lines)]
     if previous is not None:
         runs.append(("hcpcs_previous_release", [c for c in checks if c.batch == "previous"],
                      previous_frame(codes, previous, derived_columns(checks, "previous"))))

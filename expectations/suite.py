@@ -1,11 +1,17 @@
 """The validation suite as data: checks derived from the code domains plus a small rule table.
 
-Each ``Check`` is one Great Expectations expectation with a severity, and, when GX cannot read the
-rule off the codes directly, the Polars expression of the column it validates (``derive``): adding
-a rule is adding one entry. Errors are structural breaks
-(unreadable or misaligned records, values outside a domain, duplicate codes, a release that lost a
-large part of its codes): they stop publishing. Warnings are rules CMS's own releases break (see
-``cms-hcpcs-format.md`` sections 3.5 and 5): recorded and published with the data.
+Each ``Check`` is one Great Expectations expectation with a scope and a severity, and, when GX
+cannot read the rule off the codes directly, the Polars expression of the column it validates
+(``derive``): adding a rule is adding one entry.
+
+- Scope ``release``: the file as a whole (it holds codes, no duplicates, no collapse in count, no
+  mass disappearance, few unreadable lines). A failed ``release`` error stops publishing, unless
+  an operator waived it for that file.
+- Scope ``record``: one code's values (outside a domain, impossible dates, shifted or misaligned
+  fields). These never stop an authoritative release: every failing code, field and raw value is
+  kept as a finding, severity ``error`` (the value is wrong) or ``warning`` (a rule CMS's own
+  releases break, see ``cms-hcpcs-format.md`` sections 3.5 and 5).
+
 GX is imported only inside ``build_suite`` so that importing this module stays cheap.
 """
 
@@ -21,6 +27,7 @@ import polars as pl
 from contracts.domains import DOMAINS
 from contracts.layout import PROCEDURE_ONLY, domain_columns
 from contracts.settings import GateSettings
+from contracts.validation import Scope
 from expectations.frame import (
     DATE_FIELDS,
     FILLER_FIELDS,
@@ -40,7 +47,7 @@ if TYPE_CHECKING:
     import great_expectations as gx
 
 Severity = Literal["error", "warning"]
-Batch = Literal["codes", "previous"]
+Batch = Literal["codes", "previous", "rejects"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,8 @@ class Check:
     ``field`` names the field in failing samples; None means the column holds ``"field=value"``.
     ``derive`` is the Polars expression that computes ``column`` from the codes (``None``: the
     column is a field of the flattened codes). ``when`` is a row condition ``(column, values)``:
-    the check applies only to rows whose column is in ``values``.
+    the check applies only to rows whose column is in ``values``. ``scope`` says whether a
+    failure blocks the release (``release``) or is kept per code (``record``).
     """
 
     name: str
@@ -63,6 +71,7 @@ class Check:
     when: tuple[str, tuple[str, ...]] | None = None
     batch: Batch = "codes"
     derive: pl.Expr | None = field(default=None, compare=False, repr=False)
+    scope: Scope = "record"
 
 
 _PROC = ("kind", ("procedure",))
@@ -77,8 +86,21 @@ def _check(name: str, severity: Severity, expectation: str, column: str, why: st
            field: str | None = "", **kwargs: Any) -> Check:
     """Shorthand for the rule table: ``field`` defaults to the column itself."""
     when, derive = kwargs.pop("when", None), kwargs.pop("derive", None)
+    scope = kwargs.pop("scope", "record")
     return Check(name, severity, expectation, column, column if field == "" else field, why,
-                 kwargs, when, derive=derive)
+                 kwargs, when, derive=derive, scope=scope)
+
+
+def _asc_shifted() -> pl.Expr:
+    """``asc_group=<raw>`` where the ASC fields hold the shifted pattern CMS wrote in 2018: a
+    two-digit ASC group and a six-digit ASC date, because the eight-digit date started two
+    columns early (``cms-hcpcs-format.md`` section 5, item 5)."""
+    raw_date = (pl.col("unparsed_values").list.eval(
+        pl.element().filter(pl.element().struct.field("field") == "asc_effective_date")
+        .struct.field("value")).list.first())
+    shifted = pl.col("asc_group").str.contains(r"^[0-9]{2}$") & raw_date.str.contains(
+        r"^[0-9]{6}$")
+    return pl.when(shifted).then(pl.format("asc_group={}", pl.col("asc_group")))
 
 
 # fmt: off
@@ -86,7 +108,7 @@ def _check(name: str, severity: Severity, expectation: str, column: str, why: st
 RULES: tuple[Check, ...] = (
     Check("release_has_codes", "error", "ExpectTableRowCountToBeBetween", None, "code_count",
           "A release holds codes (an empty parse means a wrong or truncated file).",
-          {"min_value": 1}),
+          {"min_value": 1}, scope="release"),
     _check("procedure_code_format", "error", "ExpectColumnValuesToMatchRegex", "code",
            "Level II procedure codes are a letter A-V and four digits.",
            regex=r"^[A-V][0-9]{4}$", when=_PROC),
@@ -94,7 +116,7 @@ RULES: tuple[Check, ...] = (
            "Modifiers are two characters.", regex=r"^[A-Z0-9]{2}$",
            when=("kind", ("modifier",))),
     _check("code_unique", "error", "ExpectColumnValuesToBeUnique", "code",
-           "A code appears once in a release."),
+           "A code appears once in a release.", scope="release"),
     _check("record_kind_in_domain", "error", _IN_SET, "kind",
            "Every code comes from a first line with record id 3 (procedure) or 7 (modifier).",
            value_set=["procedure", "modifier"]),
@@ -131,6 +153,11 @@ RULES: tuple[Check, ...] = (
     _check("fillers_blank", "error", _NULL, "nonblank_filler",
            "Filler columns are blank; text there means a misaligned record.", field=None,
            derive=unparsed(FILLER_FIELDS)),
+    _check("asc_fields_shifted", "error", _NULL, "asc_shifted",
+           "The ASC group is blank or YY and the ASC date eight digits; a two-digit group with a "
+           "six-digit date is the ASC date written two columns early (CMS 2018: C9488, "
+           "C9745-C9748; repaired where transforms/repairs.csv says so).", field=None,
+           derive=_asc_shifted()),
     _check("modifier_without_procedure_values", "error", _NULL, "procedure_value_on_modifier",
            "Modifiers have no pricing indicators, multiple pricing indicator, BETOS, type of "
            "service or anesthesia units (0 exceptions 2016-2025).", field=None,
@@ -214,23 +241,34 @@ def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
               f"The number of codes differs by at most {drift:.0%} from the previous release's "
               "(a large drop means a truncated or partial file).",
               {"min_value": math.ceil(previous_count * (1 - drift)),
-               "max_value": math.floor(previous_count * (1 + drift))}),
+               "max_value": math.floor(previous_count * (1 + drift))}, scope="release"),
         Check("vanished_codes_share", "error", _IN_SET, "status", "code",
               f"At most {settings.max_vanished_share:.0%} of the previous release's codes are "
               "missing (terminated codes stay in the file for years).",
               {"value_set": ["present"], "mostly": 1 - settings.max_vanished_share},
-              batch="previous", derive=_STATUS),
+              batch="previous", derive=_STATUS, scope="release"),
         Check("description_changed_share", "warning", _IN_SET, "description_change", None,
               f"At most {settings.max_description_changed_share:.0%} of continuing codes change "
               "their long or short description (whitespace ignored).",
               {"value_set": ["unchanged"], "mostly": 1 - settings.max_description_changed_share},
-              derive=_description_change()),
+              derive=_description_change(), scope="release"),
     ]
 
 
-def all_checks(settings: GateSettings, previous_count: int | None) -> list[Check]:
+def rejects_check(settings: GateSettings, code_count: int) -> Check:
+    """Lines the parser could not read at all, against the codes it did read."""
+    share = settings.max_reject_share
+    return Check("rejects_within_limit", "error", "ExpectTableRowCountToBeBetween", None,
+                 "reject_count", f"At most {share:.0%} as many unreadable lines as codes read "
+                 "(a file of garbage, or of another format, is not a release).",
+                 {"min_value": 0, "max_value": math.floor(code_count * share)},
+                 batch="rejects", scope="release")
+
+
+def all_checks(settings: GateSettings, previous_count: int | None,
+               code_count: int = 0) -> list[Check]:
     """The whole suite, in report order; release checks only when there is a previous release."""
-    checks = [*RULES[:5], *domain_checks(), *RULES[5:]]
+    checks = [*RULES[:5], *domain_checks(), *RULES[5:], rejects_check(settings, code_count)]
     if previous_count is not None:
         checks += release_checks(settings, previous_count)
     names = [c.name for c in checks]
@@ -247,18 +285,21 @@ def derived_columns(checks: list[Check], batch: Batch) -> dict[str, pl.Expr]:
 def checks_markdown(settings: GateSettings | None = None) -> str:
     """The whole suite as a Markdown table (the README's copy is generated from this)."""
     rows = [
-        "| check | severity | GX expectation | column | applies to | rule |",
-        "|---|---|---|---|---|---|",
+        "| check | scope | severity | GX expectation | column | applies to | rule |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in all_checks(settings or GateSettings(), previous_count=0):
-        where = {"previous": "previous release's codes"}.get(c.batch, "every code")
+        where = {"previous": "previous release's codes", "rejects": "rejected lines"}.get(
+            c.batch, "every code")
         if c.column is None:
             where = "the release"
         if c.when is not None:
             where = f"{c.when[0]} in {{{', '.join(c.when[1])}}}"
         column = f"`{c.column}`" if c.column else "(table)"
-        rows.append(f"| `{c.name}` | {c.severity} | {c.expectation} | {column} | {where} "
-                    f"| {c.why} |")
+        scope = "**release** (blocks)" if c.scope == "release" and c.severity == "error" else (
+            c.scope)
+        rows.append(f"| `{c.name}` | {scope} | {c.severity} | {c.expectation} | {column} "
+                    f"| {where} | {c.why} |")
     return "\n".join(rows)
 
 

@@ -66,16 +66,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def _parse_file(path: Path) -> tuple[str, ParseResult]:
     """(data member name, parse) of a release ZIP or .txt; unreadable input exits with 2."""
-    from sources.archive import ArchiveError, read_release_file
-    from transforms import parse_anweb
+    from contracts.errors import TerminalError
+    from sources.archive import read_release_file
+    from transforms import parse_member
 
     if not path.is_file():
         raise fail(f"{path}: no such file")
     try:
         member = read_release_file(path)
-    except ArchiveError as exc:
+        result = parse_member(member.name, member.data)
+    except TerminalError as exc:
         raise fail(str(exc)) from None
-    result = parse_anweb(member.data)
     if result.codes.is_empty():
         raise fail(f"{path}: no HCPCS record found (not a CMS Alpha-Numeric release?)")
     return member.name, result
@@ -83,7 +84,8 @@ def _parse_file(path: Path) -> tuple[str, ParseResult]:
 
 @app.command()
 def parse(
-    path: Path = typer.Argument(..., help="A CMS release ZIP, or the extracted fixed-width .txt."),
+    path: Path = typer.Argument(
+        ..., help="A CMS release ZIP, the extracted fixed-width .txt, or CMS's ANWEB .xlsx/.xls."),
     out: Path = typer.Option(..., "--out", "-o", help="Parquet file to write the codes to."),
     rejects: Path | None = typer.Option(
         None, help="Also write rejected lines (line, code, reason, text) to this Parquet file."
@@ -246,15 +248,19 @@ def _echo_frame(frame: pl.DataFrame, as_json: bool) -> None:
 
 @app.command()
 def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
-    """Published releases (counts, changes, warnings) and what the last run did."""
+    """Published releases (counts, changes, findings, repairs, TXT/xlsx differences, waivers)
+    and what the last run did."""
     from flows.summary import last_run
-    from warehouse.queries import release_summary
+    from warehouse.queries import release_details, release_summary
 
     with _connect(data_dir) as con:
         releases = release_summary(con)
+        details = release_details(con)
     last = last_run(data_dir)
     if as_json:
-        doc = {"releases": releases.to_dicts(), "last_run": last.to_dict() if last else None}
+        doc = {"releases": releases.to_dicts(),
+               "details": {k: v.to_dicts() for k, v in details.items()},
+               "last_run": last.to_dict() if last else None}
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
     import polars as pl
@@ -263,9 +269,14 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
         pl.col("release_id").alias("release"), pl.col("code_count").alias("codes"),
         pl.col("reject_count").alias("rejects"), "added", "discontinued", "dropped",
         "reactivated", "reused", pl.col("field_changes").alias("changed"),
-        pl.col("silent_changes").alias("silent"), "warnings",
-        pl.col("superseded_by").fill_null("").alias("superseded by"),
+        pl.col("silent_changes").alias("silent"), pl.col("finding_count").alias("findings"),
+        pl.col("repair_count").alias("repairs"), pl.col("difference_count").alias("txt/xlsx"),
+        "waivers", pl.col("superseded_by").fill_null("").alias("superseded by"),
     ), False)
+    for title, frame in details.items():
+        if frame.height:
+            typer.echo(f"{title}:")
+            _echo_frame(frame, False)
     if last is None:
         typer.echo("last run: none recorded")
         return
@@ -381,9 +392,10 @@ def code(
 
 @app.command()
 def validate(
-    path: Path = typer.Argument(..., help="A CMS release ZIP, or the extracted fixed-width .txt."),
+    path: Path = typer.Argument(
+        ..., help="A CMS release ZIP, the extracted fixed-width .txt, or CMS's ANWEB .xlsx/.xls."),
     previous: Path | None = typer.Option(
-        None, help="The release before it (ZIP or .txt), for the drift checks."
+        None, help="The release before it (ZIP, .txt or workbook), for the drift checks."
     ),
     reports: Path | None = typer.Option(
         None, help="Write Great Expectations Data Docs here (e.g. data/reports)."
@@ -392,17 +404,18 @@ def validate(
 ) -> None:
     """Parse a release and run the validation gate on it, without publishing anything.
 
-    Prints each rule with its severity, failure count and sample codes. Exit status: 0 no errors
-    (warnings allowed), 1 errors (the release would not be published), 2 unreadable input.
+    Prints each rule with its severity, failure count and sample codes. Exit status: 0 no
+    release-level error (record-level findings allowed: they never stop a release), 1 a
+    release-level error (the release would not be published), 2 unreadable input.
     """
     _offline_prefect(True)
     from contracts.release import release_from_name
     from expectations.docs import build_data_docs
     from expectations.gate import run_gate
 
-    codes = _parse_file(path)[1].codes
+    parsed = _parse_file(path)[1]
     before = _parse_file(previous)[1].codes if previous else None
-    result = run_gate(codes, previous=before,
+    result = run_gate(parsed.codes, rejects=parsed.rejects, previous=before,
                       release_id=release_from_name(path.name) or path.name)
     if reports is not None:
         build_data_docs(result, reports)
@@ -411,6 +424,46 @@ def validate(
     else:
         typer.echo(result.summary_text())
     raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def accept(
+    release: str = typer.Argument(..., help="The refused release, e.g. 2026-Q1."),
+    rule: str = typer.Option(..., "--rule", help="The release-level rule to let through, as the "
+                             "refusal names it (e.g. code_count_drift)."),
+    reason: str = typer.Option(..., "--reason", help="Why: kept with the waiver."),
+    sha256: str | None = typer.Option(
+        None, help="The file to accept (default: the file of RELEASE the last run refused)."),
+    by: str | None = typer.Option(None, "--by", help="Who accepts (default: your login name)."),
+    data_dir: Path = DATA_DIR,
+) -> None:
+    """Publish a refused release anyway, on purpose and on record (a waiver).
+
+    The waiver names the exact file (sha256), so it never lets another file through. The next
+    `hcpcs run` / `hcpcs backfill` publishes it; `hcpcs status` and the database's `waivers`
+    table show who accepted what, when and why. Exit status: 0 recorded, 2 bad arguments.
+    """
+    from contracts.settings import GateSettings
+    from expectations.suite import all_checks
+    from flows.summary import last_run
+    from warehouse.waivers import add_waiver
+
+    rules = [c.name for c in all_checks(GateSettings(), previous_count=0)
+             if c.scope == "release" and c.severity == "error"]
+    if rule not in rules:
+        raise fail(f"{rule!r} is not a release-level rule; those are: {', '.join(rules)}")
+    if sha256 is None:
+        last = last_run(data_dir)
+        refused = [r for r in (last.releases if last else [])
+                   if r.release_id == release and r.sha256 and rule in r.refused_by]
+        if not refused:
+            raise fail(f"the last run did not refuse {release} for {rule}; give the file's "
+                       f"--sha256 (hcpcs status shows the last run)")
+        sha256 = refused[-1].sha256
+    waiver = add_waiver(data_dir, release_id=release, rule=rule, sha256=sha256, reason=reason,
+                        accepted_by=by)
+    typer.echo(f"waiver recorded: {release} {rule} for sha256 {sha256[:12]}... by "
+               f"{waiver.accepted_by} ({waiver.reason}); the next run publishes it")
 
 
 @app.command()

@@ -5,8 +5,9 @@ Both run the same three phases:
 1. discover what the source offers, and fetch every release into the raw store (a release that
    cannot be fetched is reported and skipped);
 2. in release order, for each release not already published with the same sha256:
-   parse -> validate -> publish; a release that fails any step is reported and never published,
-   and the releases after it still go on (validation compares with what *is* published);
+   parse -> validate (with the operators' waivers) -> repair -> reconcile -> publish; a release
+   refused by a release-level rule, or that fails any step, is reported and never published, and
+   the releases after it still go on (validation compares with what *is* published);
 3. rebuild history once, if anything was published (``backfill`` always rebuilds).
 
 Then a markdown artifact, a log summary and ``data/reports/runs/*.json``.
@@ -76,7 +77,7 @@ def _finding(outcome: ExpectationOutcome) -> str:
     """"rule: count (code field=value, ...)" for one failed expectation of the gate."""
     count = outcome.observed if outcome.unexpected_count is None else outcome.unexpected_count
     samples = "; ".join(f"{s.code or '-'} {s.field}={s.value}" for s in outcome.samples[:3])
-    return f"{outcome.name}: {count}" + (f" ({samples})" if samples else "")
+    return f"{outcome.severity} {outcome.name}: {count}" + (f" ({samples})" if samples else "")
 
 
 def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutcome:
@@ -93,15 +94,27 @@ def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutco
         out.procedures, out.modifiers = kinds.get("procedure", 0), kinds.get("modifier", 0)
         out.stage = "validate"
         progress.release(release_id, "validating")
-        gate = tasks.validate_release(release_id, parsed.codes, data_dir, settings.gate)
-        out.warnings = [_finding(o) for o in gate.warnings]
-        out.errors = [_finding(o) for o in gate.errors]
+        gate = tasks.validate_release(f, parsed, data_dir, settings.gate)
+        failed = [o for o in gate.outcomes if not o.success]
+        out.refused_by = [o.name for o in gate.blocking]
+        out.errors = [_finding(o) for o in gate.blocking]
+        out.waived = [f"{w.rule} (by {w.accepted_by}: {w.reason})" for w in gate.waivers]
+        out.findings = [_finding(o) for o in failed if not o.blocks and not o.waived]
         if not gate.passed:
-            out.message = f"validation failed with {len(out.errors)} error rule(s); not published"
+            rules = ", ".join(out.refused_by)
+            out.message = (f"refused by {len(out.errors)} release-level rule(s) ({rules}); not "
+                           f"published. To publish this file anyway: hcpcs accept {release_id} "
+                           f"--rule RULE --reason TEXT")
             return out
+        out.stage = "repair"
+        codes, repairs = tasks.repair_release(release_id, parsed.codes, settings.gate)
+        out.repairs = int(repairs["applied"].sum())
+        out.stage = "reconcile"
+        reconciliation = tasks.reconcile_release(f, parsed.codes)
+        out.differences = 0 if reconciliation is None else reconciliation.height
         out.stage = "publish"
         progress.release(release_id, "publishing")
-        tasks.publish_release(f, parsed, gate, data_dir)
+        tasks.publish_release(f, parsed, codes, gate, repairs, reconciliation, data_dir)
     except Exception as exc:
         out.message = _error_text(exc)
         return out

@@ -17,6 +17,7 @@ from contracts.layout import domain_columns, layout_markdown
 from expectations.suite import checks_markdown
 from sources.demo import demo_markdown
 from sources.registry import sources_markdown
+from transforms.reconcile import differences_markdown
 from warehouse.database import schema_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -38,6 +39,7 @@ def domains_markdown() -> str:
 #: Block name -> (docs file, renderer).
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "layout": ("format.md", layout_markdown),
+    "differences": ("format.md", differences_markdown),
     "checks": ("validation.md", checks_markdown),
     "domains": ("validation.md", domains_markdown),
     "demo": ("sources.md", demo_markdown),

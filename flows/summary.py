@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Literal
 
@@ -36,8 +37,12 @@ class ReleaseOutcome:
     procedures: int = 0
     modifiers: int = 0
     rejects: int = 0
-    warnings: list[str] = field(default_factory=list)  # "rule: count" of each failed warning
-    errors: list[str] = field(default_factory=list)  # "rule: count (samples)" of each error
+    refused_by: list[str] = field(default_factory=list)  # release-level rules that refused it
+    errors: list[str] = field(default_factory=list)  # those rules' "rule: count (samples)"
+    waived: list[str] = field(default_factory=list)  # release-level rules waived by an operator
+    findings: list[str] = field(default_factory=list)  # "severity rule: count (samples)"
+    repairs: int = 0  # values repaired from the repairs table
+    differences: int = 0  # TXT vs xlsx differences
 
 
 @dataclass
@@ -77,7 +82,9 @@ class RunSummary:
     @classmethod
     def from_dict(cls, doc: dict) -> RunSummary:
         fields = {k: v for k, v in doc.items() if k not in ("verdict", "exit_code")}
-        fields["releases"] = [ReleaseOutcome(**r) for r in doc.get("releases", [])]
+        known = {f.name for f in dataclass_fields(ReleaseOutcome)}  # older reports: skip the rest
+        fields["releases"] = [ReleaseOutcome(**{k: v for k, v in r.items() if k in known})
+                              for r in doc.get("releases", [])]
         return cls(**fields)
 
     def lines(self) -> list[str]:
@@ -86,14 +93,17 @@ class RunSummary:
         for r in self.releases:
             if r.status == "failed":
                 out.append(f"  {r.release_id:<10} FAILED at {r.stage}: {r.message}")
-                out.extend(f"               error {e}" for e in r.errors)
+                out.extend(f"               refused by {e}" for e in r.errors)
+                out.extend(f"               finding {w}" for w in r.findings)
             elif r.status == "published":
                 out.append(
                     f"  {r.release_id:<10} published {r.codes:,} codes ({r.procedures:,} "
                     f"procedures, {r.modifiers:,} modifiers), {r.rejects:,} rejects, "
-                    f"{len(r.warnings)} warning rule(s)"
+                    f"{len(r.findings)} finding rule(s), {r.repairs:,} repaired values, "
+                    f"{r.differences:,} TXT/xlsx differences"
                 )
-                out.extend(f"               warning {w}" for w in r.warnings)
+                out.extend(f"               waived {w}" for w in r.waived)
+                out.extend(f"               finding {w}" for w in r.findings)
             else:
                 out.append(f"  {r.release_id:<10} unchanged (already published, same sha256)")
         if self.changes_by_type:
@@ -115,14 +125,14 @@ class RunSummary:
             "",
             f"Source `{self.source}`, data directory `{self.data_dir}`, {self.seconds:.1f} s.",
             "",
-            "| release | status | codes | rejects | warnings | errors / note |",
-            "|---|---|---:|---:|---|---|",
+            "| release | status | codes | rejects | repairs | findings | refused by / note |",
+            "|---|---|---:|---:|---:|---|---|",
         ]
         for r in self.releases:
-            note = "; ".join(r.errors) or r.message
+            note = "; ".join([*r.errors, *(f"waived {w}" for w in r.waived)]) or r.message
             rows.append(
-                f"| {r.release_id} | {r.status} | {r.codes:,} | {r.rejects:,} | "
-                f"{'; '.join(r.warnings) or '-'} | {note or '-'} |"
+                f"| {r.release_id} | {r.status} | {r.codes:,} | {r.rejects:,} | {r.repairs:,} | "
+                f"{'; '.join(r.findings) or '-'} | {note or '-'} |"
             )
         if self.changes_by_type:
             rows += ["", "| change type | count |", "|---|---:|"]

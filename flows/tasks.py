@@ -8,7 +8,8 @@
   outages.
 - Caching keyed on content: a parse is cached by the raw file's sha256 and the parser's own
   source, so re-running a release (e.g. after its validation failed) skips the parse.
-- No caching of fetch, validate, publish or rebuild: they read or change state on disk.
+- No caching of fetch, validate, repair, reconcile, publish or rebuild: they read or change
+  state on disk, or are cheap.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ from contracts.release import ReleaseFile
 from contracts.settings import FetchSettings, GateSettings
 from contracts.validation import GateResult
 from flows.progress import reporter
-from sources.archive import read_release_file
+from sources.archive import read_cross_check, read_release_file
 from sources.fetch import fetch
 from sources.rawstore import RawStore
 from sources.registry import resolve_source
 from transforms.fixed_width import ParseResult
+from transforms.reconcile import reconcile
+from transforms.repairs import apply_repairs, read_repairs
 from warehouse import publish as published
 from warehouse.history import RebuildSummary, rebuild
+from warehouse.waivers import read_waivers
 
 
 def transient_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -61,7 +65,7 @@ def fetch_release(offered: ReleaseFile, data_dir: Path, settings: FetchSettings)
 def _code_fingerprint() -> str:
     """The parser's own source: a cached parse from other parser code is not reused."""
     digest = hashlib.sha256()
-    for module in (transforms.fixed_width, layout):
+    for module in (transforms.fixed_width, transforms.xlsx, layout):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 
@@ -73,30 +77,55 @@ def _parse_key(context: Any, parameters: dict[str, Any]) -> str:
 @task(name="parse", task_run_name="parse {file.release_id}", cache_key_fn=_parse_key,
       persist_result=True)
 def parse_release(file: ReleaseFile) -> ParseResult:
-    """The fixed-width data member of a stored release, as codes and rejects frames."""
-    return transforms.parse_anweb(read_release_file(Path(file.path or "")).data)
+    """The data member of a stored release (fixed-width TXT, else CMS's workbook), as codes and
+    rejects frames."""
+    member = read_release_file(Path(file.path or ""))
+    return transforms.parse_member(member.name, member.data)
 
 
-@task(name="validate", task_run_name="validate {release_id}", cache_policy=NO_CACHE)
-def validate_release(release_id: str, codes: pl.DataFrame, data_dir: Path,
+@task(name="validate", task_run_name="validate {file.release_id}", cache_policy=NO_CACHE)
+def validate_release(file: ReleaseFile, parsed: ParseResult, data_dir: Path,
                      settings: GateSettings) -> GateResult:
-    """Run the gate against the release published before this one; write its Data Docs."""
+    """Run the gate against the release published before this one, with the operators' waivers
+    for this file; write its Data Docs."""
     from expectations.docs import build_data_docs
     from expectations.gate import run_gate
 
+    release_id = file.release_id or ""
     before = published.previous_release(Path(data_dir), release_id)
     previous = published.load_codes(Path(data_dir), before) if before else None
-    result = run_gate(codes, previous=previous, release_id=release_id, settings=settings)
+    result = run_gate(parsed.codes, rejects=parsed.rejects, previous=previous,
+                      release_id=release_id, settings=settings)
+    result = result.with_waivers(read_waivers(Path(data_dir)), file.sha256)
     build_data_docs(result, DataDir(data_dir).reports)
     return result
 
 
+@task(name="repair", task_run_name="repair {release_id}", cache_policy=NO_CACHE)
+def repair_release(release_id: str, codes: pl.DataFrame,
+                   settings: GateSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The codes with the repairs table's entries for this release applied, and what applied."""
+    return apply_repairs(codes, release_id, read_repairs(settings.repairs_table))
+
+
+@task(name="reconcile", task_run_name="reconcile {file.release_id}", cache_policy=NO_CACHE)
+def reconcile_release(file: ReleaseFile, codes: pl.DataFrame) -> pl.DataFrame | None:
+    """Every difference between the TXT and CMS's workbook in the same ZIP (None: no workbook)."""
+    member = read_cross_check(Path(file.path or ""))
+    if member is None:
+        return None
+    return reconcile(codes, transforms.parse_member(member.name, member.data).codes)
+
+
 @task(name="publish", task_run_name="publish {file.release_id}", cache_policy=NO_CACHE)
-def publish_release(file: ReleaseFile, parsed: ParseResult, validation: GateResult,
+def publish_release(file: ReleaseFile, parsed: ParseResult, codes: pl.DataFrame,
+                    validation: GateResult, repairs: pl.DataFrame,
+                    reconciliation: pl.DataFrame | None,
                     data_dir: Path) -> published.PublishResult:
     """Write the release's Parquet files and manifest aside, then rename them into place."""
-    return published.publish_release(Path(data_dir), file=file, codes=parsed.codes,
-                                     rejects=parsed.rejects, validation=validation)
+    return published.publish_release(Path(data_dir), file=file, codes=codes,
+                                     rejects=parsed.rejects, validation=validation,
+                                     repairs=repairs, reconciliation=reconciliation)
 
 
 @task(name="rebuild-history", cache_policy=NO_CACHE)

@@ -1,5 +1,5 @@
 """Lists of release files read from local catalogs: the known CMS URLs (a CSV shipped with the
-package and extendable by the user), a CSV or URL list of the user's, a folder of ZIPs.
+package and extendable by the user), a CSV or URL list of the user's, a folder of release files.
 
 Each reader returns ``ReleaseFile``s with ``release_id`` the quarter (``YYYY-Qn``) when the name
 tells it, or ``None`` when only the downloaded data member will (``fetch`` reads it from there).
@@ -20,10 +20,11 @@ from contracts.release import (
     ReleaseFile,
     ReleaseIdError,
     quarter_of,
+    release_from_folder,
     release_from_name,
     sort_files,
 )
-from sources.archive import ArchiveError, select_data_member
+from sources.archive import DATA_FORMATS, ArchiveError, data_format, select_data_member
 
 SHIPPED_CATALOG = Path(__file__).with_name("cms_catalog.csv")
 USER_CATALOG_ENV = "HCPCS_CATALOG"  # path of a CSV (release,url) that extends the shipped one
@@ -66,6 +67,11 @@ def _content_lines(path: Path) -> list[tuple[int, str]]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError:  # e.g. a transaction-report workbook given as the source
+        raise CatalogError(
+            f"{path}: not a release file (a ZIP, HCPC...ANWEB....txt or ANWEB workbook) "
+            f"nor a text list of URLs"
+        ) from None
     return [
         (n, ln.strip())
         for n, ln in enumerate(text.splitlines(), 1)
@@ -108,40 +114,55 @@ def url_list_catalog(path: Path) -> list[ReleaseFile]:
     return out
 
 
-def is_data_txt(path: Path) -> bool:
-    """A bare fixed-width data file, by its name (``HCPC…ANWEB….txt``)."""
-    try:
-        select_data_member([path.name])
-    except ArchiveError:
-        return False
-    return True
+def is_data_file(path: Path) -> bool:
+    """A bare data file, by its name: the fixed-width ``HCPC…ANWEB….txt`` or an ANWEB workbook
+    (``HCPC2020_OCT_ANWEB.xlsx``, ``HCPC2020_ANWEB_w_disclaimer.xls``, a mirror's ``anweb.xlsx``).
+    """
+    return data_format(path.name) is not None
 
 
 def release_of_file(path: Path) -> str | None:
-    """The quarter of a release file, from its name or else from its data member's name."""
+    """The quarter of a release file: from its name, else its data member's name, else the
+    folders it sits in (``2020-Q2-april/anweb.xlsx``). None when it holds no data file."""
     if release := release_from_name(path.name):
         return release
-    if path.suffix.lower() != ".zip":
+    if is_data_file(path):
+        member = path.name
+    elif path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                member = select_data_member(zf.namelist(), str(path))
+        except (ArchiveError, zipfile.BadZipFile, OSError):
+            return None
+    else:
         return None
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return release_from_name(select_data_member(zf.namelist(), str(path)))
-    except (ArchiveError, zipfile.BadZipFile, OSError):
-        return None
+    return release_from_name(member) or next(
+        (q for q in map(release_from_folder, path.parent.parts[::-1]) if q), None
+    )
 
 
 def folder_catalog(path: Path) -> list[ReleaseFile]:
-    """Every release ZIP (or bare data ``.txt``) under ``path``, recursively.
+    """Every release ZIP and bare data file (``.txt``, ANWEB workbook) under ``path``, recursively.
 
-    Companion files (corrections, NOC codes, record layouts) and unrelated files are left out.
+    Companion files (corrections, NOC codes, record layouts, transaction reports) and unrelated
+    files are left out. A workbook beside a TXT of the same release is that TXT's copy (CMS
+    ships both), not a second issue of the release: only the TXT, the source of record, is offered.
     """
     out = []
+    loose: dict[tuple[Path, str], list[tuple[int, Path]]] = {}  # folder, release -> (format, file)
     for file in sorted(Path(path).rglob("*")):
         if not file.is_file() or file.name.startswith("."):
             continue
-        is_zip = file.suffix.lower() == ".zip"
-        if not (is_zip or is_data_txt(file)):
+        kind = data_format(file.name)
+        if not (kind or file.suffix.lower() == ".zip"):
             continue
-        if (release := release_of_file(file)) is not None:
+        if (release := release_of_file(file)) is None:
+            continue
+        if kind is None:
             out.append(ReleaseFile(release, str(file)))
+        else:
+            loose.setdefault((file.parent, release), []).append((DATA_FORMATS.index(kind), file))
+    for (_, release), files in loose.items():
+        best = min(rank for rank, _ in files)
+        out += [ReleaseFile(release, str(f)) for rank, f in files if rank == best]
     return sort_files(out)

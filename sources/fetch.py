@@ -2,8 +2,9 @@
 
 The bytes are streamed to a temporary file inside the store, hashed on the way, capped in size,
 then checked: a ZIP holding exactly one HCPCS data member (``sources.archive``), or a bare data
-``.txt`` a user handed over. Only then are they moved in (``RawStore.add``). Anything else ends in
-``FetchError`` naming the URL, the attempts made and the cause, with the store unchanged.
+file a user handed over (the ``.txt``, or an ANWEB ``.xlsx`` / ``.xls`` workbook). Only then are
+they moved in (``RawStore.add``). Anything else ends in ``FetchError`` naming the URL, the attempts
+made and the cause, with the store unchanged.
 
 Transient failures (connection errors, timeouts, a body cut short, HTTP 5xx and 429) are retried
 with exponential backoff and jitter, honouring ``Retry-After``, within ``max_attempts`` and
@@ -17,7 +18,6 @@ import hashlib
 import random
 import re
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
@@ -36,8 +36,14 @@ from contracts.release import (
     validate_release_id,
 )
 from contracts.settings import FetchSettings
-from sources.archive import MAX_MEMBER_BYTES, ArchiveError, read_data_member, select_data_member
-from sources.catalog import CatalogError, local_path
+from sources.archive import (
+    MAX_MEMBER_BYTES,
+    ArchiveError,
+    data_format,
+    file_format,
+    read_release_file,
+)
+from sources.catalog import CatalogError, local_path, release_of_file
 from sources.rawstore import RawStore
 
 USER_AGENT = "hcpcs-pipeline/0.1 (+https://github.com/; quarterly HCPCS Level II refresh)"
@@ -232,21 +238,30 @@ def _describe(head: bytes) -> str:
 def inspect_payload(
     path: Path, name: str, where: str, max_member_bytes: int = MAX_MEMBER_BYTES
 ) -> tuple[str, str]:
-    """(data member name, store suffix) of a downloaded file, or ``FetchError`` saying why not."""
-    if zipfile.is_zipfile(path):
-        try:
-            return read_data_member(path, max_member_bytes, where).name, ".zip"
-        except ArchiveError as exc:
-            raise FetchError(str(exc)) from exc
-    with path.open("rb") as fh:
-        head = fh.read(1 << 16)
-    try:
-        select_data_member([name], where)
-    except ArchiveError:
-        raise FetchError(f"{where}: {_describe(head)}") from None
-    if not _RECORD_LINE.search(head):
-        raise FetchError(f"{where}: {name} holds no HCPCS record line in its first 64 KiB")
-    return name, ".txt"
+    """(data member name, store suffix) of a downloaded file, or ``FetchError`` saying why not.
+
+    A release ZIP is kept as ``.zip``; a bare data file (the ``.txt``, or an ANWEB workbook) is
+    kept with the suffix of its format, so the stored copy is parsed the same way.
+    """
+    kind = file_format(path)  # by content alone: the name a server gives proves nothing
+    if kind == ".txt":
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+        if data_format(name) != ".txt":
+            raise FetchError(f"{where}: {_describe(head)}")
+        if not _RECORD_LINE.search(head):
+            raise FetchError(f"{where}: {name} holds no HCPCS record line in its first 64 KiB")
+    try:  # the same reading, and the same caps, as every later parse of the stored copy
+        member = read_release_file(path, max_member_bytes, name=name, where=where)
+    except ArchiveError as exc:
+        raise FetchError(str(exc)) from exc
+    if kind != ".zip" and data_format(member.name) is None:
+        raise FetchError(
+            f"{where}: {member.name} is a workbook, but not an ANWEB data file by its name "
+            f"(HCPCnnnn_...ANWEB....xlsx or anweb.xlsx; not a transaction report, corrections "
+            f"or NOC codes)"
+        )
+    return member.name, kind
 
 
 def fetch(
@@ -284,8 +299,9 @@ def fetch(
                 if "last_modified" in remembered:
                     headers["If-Modified-Since"] = remembered["last_modified"]
             with tmp.open("wb") as sink:
-                reply, attempts = http_get(source, sink, settings=settings, headers=headers,
-                                           progress=progress)
+                reply, attempts = http_get(
+                    source, sink, settings=settings, headers=headers, progress=progress
+                )
             if reply.status == 304:
                 stored = store.find(remembered.get("sha256", ""))
                 if stored is None:
@@ -299,8 +315,10 @@ def fetch(
         except FetchError as exc:
             refused = f"{exc} (read in {attempts} attempt(s); refused, not retried)"
             raise FetchError(refused) from None
-        quarter = quarter or next(
-            (q for q in (release_from_name(n) for n in [*names, member] if n) if q), None
+        quarter = (
+            quarter
+            or next((q for q in (release_from_name(n) for n in [*names, member] if n) if q), None)
+            or (release_of_file(path) if path is not None else None)  # its folder: 2020-Q2-april
         )
         if quarter is None:
             raise FetchError(
@@ -321,8 +339,9 @@ def fetch(
         tmp.unlink(missing_ok=True)
 
 
-def _result(stored: ReleaseFile, store: RawStore, source: str, status: FileStatus,
-            attempts: int) -> ReleaseFile:
+def _result(
+    stored: ReleaseFile, store: RawStore, source: str, status: FileStatus, attempts: int
+) -> ReleaseFile:
     """The stored file as the store now lists it (its revision id may have been re-derived)."""
     current = next(z for z in store.list() if z.sha256 == stored.sha256)
     return replace(current, source_url=source, status=status, attempts=attempts)

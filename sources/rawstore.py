@@ -2,7 +2,8 @@
 
 Layout under ``data/raw/``::
 
-    <quarter>/<sha256>.zip    the bytes as fetched (``.txt`` if a user gave a bare data file)
+    <quarter>/<sha256>.zip    the bytes as fetched (``.txt`` / ``.xlsx`` / ``.xls`` for a bare data
+                              file: the suffix keeps its format)
     <quarter>/<sha256>.json   provenance: source URL, data member name, first fetch time, size
     http.json                 per URL: ETag / Last-Modified / sha256 of the last 200, for 304s
     .tmp/                     downloads in progress (same filesystem, so the final move is atomic)
@@ -26,9 +27,9 @@ from pathlib import Path
 
 from contracts.files import atomic_write_bytes
 from contracts.release import ReleaseFile, quarter_of, release_sort_key, revision_id
-from sources.archive import member_rank
+from sources.archive import DATA_FORMATS, member_rank
 
-SUFFIXES = (".zip", ".txt")
+SUFFIXES = (".zip", *DATA_FORMATS)
 
 
 def sha256_file(path: Path) -> str:

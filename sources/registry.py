@@ -20,7 +20,7 @@ from sources.catalog import (
     CatalogError,
     cms_catalog,
     folder_catalog,
-    is_data_txt,
+    is_data_file,
     local_path,
     read_catalog_csv,
     release_of_file,
@@ -54,14 +54,16 @@ def _path(source: str) -> Path | None:
 
 def _is_file(source: str, *suffixes: str) -> bool:
     path = _path(source)
-    return path is not None and path.is_file() and (
-        not suffixes or path.suffix.lower() in suffixes)
+    return path is not None and path.is_file() and (not suffixes or path.suffix.lower() in suffixes)
 
 
 def _is_release_file(source: str) -> bool:
     path = _path(source)
-    return path is not None and path.is_file() and (
-        path.suffix.lower() == ".zip" or is_data_txt(path))
+    return (
+        path is not None
+        and path.is_file()
+        and (path.suffix.lower() == ".zip" or is_data_file(path))
+    )
 
 
 def _demo(source: str, data_dir: DataDir) -> list[ReleaseFile]:
@@ -106,10 +108,10 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
                lambda s: _is_http(s) and urlsplit(s).path.lower().endswith(".zip"), _zip_url),
     SourceKind("page", "https://...", "a CMS page whose release links are discovered", False,
                _is_http, _discover),
-    SourceKind("folder", "DIR", "every release ZIP or data .txt below a folder", True,
-               lambda s: (p := _path(s)) is not None and p.is_dir(), _local(folder_catalog)),
-    SourceKind("file", "FILE.zip|HCPC....txt", "one release ZIP or extracted data .txt", True,
-               _is_release_file, _one_file),
+    SourceKind("folder", "DIR", "every release ZIP, data .txt or ANWEB workbook below a folder",
+               True, lambda s: (p := _path(s)) is not None and p.is_dir(), _local(folder_catalog)),
+    SourceKind("file", "FILE.zip|HCPC....txt|anweb.xlsx", "one release ZIP, extracted data .txt or "
+               "ANWEB workbook (.xlsx, .xls)", True, _is_release_file, _one_file),
     SourceKind("catalog", "FILE.csv", "a catalog CSV (release,url per line)", True,
                lambda s: _is_file(s, ".csv"), _local(lambda p: sort_files(read_catalog_csv(p)))),
     SourceKind("url-list", "FILE", "a list of URLs (url, or release url, per line)", True,
@@ -140,6 +142,8 @@ def sources_help() -> str:
 def sources_markdown() -> str:
     """``SOURCE_KINDS`` as a Markdown table (the docs' copy is generated from this)."""
     rows = ["| kind | source | gives | local |", "|---|---|---|---|"]
-    rows += [f"| `{k.name}` | `{k.example}` | {k.help} | {'yes' if k.local else 'no'} |"
-             for k in SOURCE_KINDS]
+    rows += [
+        f"| `{k.name}` | `{k.example}` | {k.help} | {'yes' if k.local else 'no'} |"
+        for k in SOURCE_KINDS
+    ]
     return "\n".join(rows)

@@ -42,6 +42,13 @@ def with_coverage(data: bytes, code: str, coverage: str) -> bytes:
     return b"\n".join(lines)
 
 
+def with_code_twice(data: bytes, code: str) -> bytes:
+    """The file with ``code``'s record lines written again at its end."""
+    lines = b"".join(line for line in data.splitlines(keepends=True)
+                     if line.startswith(code.encode()))
+    return data + lines
+
+
 def test_validate_real_release_and_a_corrupted_copy(cms_dir: Path, tmp_path: Path) -> None:
     good = tmp_path / "HCPC2019_CONTR_ANWEB.txt"
     good.write_bytes(real_txt(cms_dir, "2019-Q1"))
@@ -50,21 +57,32 @@ def test_validate_real_release_and_a_corrupted_copy(cms_dir: Path, tmp_path: Pat
     result = runner.invoke(app, ["validate", str(good), "--previous", str(previous)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == (
-        "Validation gate 2019-Q1: PASSED - 0 errors, 2 warnings; 37 expectations on 6,800 codes "
-        "(previous release: 6,498)"
+        "Validation gate 2019-Q1: PASSED - 0 blocking, 0 errors, 2 warnings; 39 expectations on "
+        "6,800 codes (previous release: 6,498)"
     )
     assert "A5513 action_effective_date=(blank)" in result.stdout
 
+    # one code's value outside its domain: a record-level finding, the release would publish
     bad = tmp_path / "HCPC2019_bad_ANWEB.txt"
     bad.write_bytes(with_coverage(good.read_bytes(), "S2107", "Z"))
-    result = runner.invoke(app, ["validate", str(bad), "--json"])
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 0
+    assert "PASSED - 0 blocking, 1 errors" in result.stdout
+    row = next(line for line in result.stdout.splitlines()
+               if line.startswith("coverage_code_in_domain"))
+    assert row.split()[:4] == ["coverage_code_in_domain", "error", "finding", "1"]
+    assert "S2107 coverage_code=Z" in row
+
+    # a code twice: release-level, the release would be refused
+    twice = tmp_path / "HCPC2019_twice_ANWEB.txt"
+    twice.write_bytes(with_code_twice(good.read_bytes(), "S2107"))
+    result = runner.invoke(app, ["validate", str(twice), "--json"])
     assert result.exit_code == 1
     assert '"passed": false' in result.stdout
-    text = runner.invoke(app, ["validate", str(bad)]).stdout
-    assert "FAILED - 1 errors" in text
-    row = next(line for line in text.splitlines() if line.startswith("coverage_code_in_domain"))
-    assert row.split()[:4] == ["coverage_code_in_domain", "error", "FAIL", "1"]
-    assert "S2107 coverage_code=Z" in row
+    text = runner.invoke(app, ["validate", str(twice)]).stdout
+    assert "FAILED - 1 blocking, 1 errors" in text
+    row = next(line for line in text.splitlines() if line.startswith("code_unique"))
+    assert row.split()[:5] == ["code_unique", "error", "BLOCK", "2", "S2107"]
 
 
 def test_usage_errors_are_one_clear_line(tmp_path: Path) -> None:

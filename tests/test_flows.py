@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -19,12 +19,12 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from contracts.layout import FIELDS
 from contracts.paths import DB_NAME, DataDir
 from flows.cli import app
 from flows.summary import EXIT_FAILED, EXIT_NOTHING_NEW, EXIT_PUBLISHED, last_run
 from sources.demo import DEMO_QUARTERS, demo_states, write_demo_releases
 from tests.conftest import CMS_DIR
+from tests.test_cli import with_code_twice, with_coverage
 
 runner = CliRunner()
 
@@ -88,7 +88,7 @@ def test_demo_run_leaves_artifact_and_run_report(demo_run) -> None:
     assert [a.key for a in artifacts] == ["hcpcs-refresh"]
     table = artifacts[0].data
     assert table.startswith("# HCPCS refresh: 9 release(s) published\n")
-    assert "| 2024-Q3r2 | published | 188 | 0 | - | - |" in table
+    assert "| 2024-Q3r2 | published | 188 | 0 | 0 | - | - |" in table
     assert "| reused | 1 |" in table
     docs = (data_dir / "reports" / "data_docs" / "index.html").read_text()
     assert all(q.release in docs for q in DEMO_QUARTERS)  # GX Data Docs of every release
@@ -152,55 +152,53 @@ def test_only_network_failures_are_retried() -> None:
     assert not transient_only(None, None, Failed(data=ValueError("bad input")))
 
 
-def with_coverage(zip_path: Path, code: str, coverage: str, out: Path) -> None:
-    """A copy of a release ZIP whose data member gives ``code`` another coverage code."""
-    column = FIELDS["coverage_code"].start - 1
+def edit_data_member(zip_path: Path, out: Path, edit: Callable[[bytes], bytes]) -> None:
+    """A copy of a release ZIP whose fixed-width data member is ``edit``ed."""
     with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename.upper().endswith("ANWEB.TXT"):
-                lines = data.split(b"\n")
-                hit = [n for n, line in enumerate(lines) if line[:5] == code.encode()
-                       and line[10:11] in b"37"]
-                assert len(hit) == 1, hit
-                line = lines[hit[0]]
-                lines[hit[0]] = line[:column] + coverage.encode() + line[column + 1:]
-                data = b"\n".join(lines)
-            dst.writestr(info, data)
+            dst.writestr(info, edit(data) if info.filename.upper().endswith("ANWEB.TXT") else data)
 
 
 def test_corrupt_releases_among_good_ones(tmp_path: Path) -> None:
-    """Good releases are published; a truncated ZIP and a release failing validation are
-    reported with their cause and never published; nothing is left half-written."""
+    """Good releases are published, one with a record-level finding; a truncated ZIP and a
+    release refused by a release-level rule are reported with their cause and never published;
+    nothing is left half-written."""
     folder = tmp_path / "zips"
     folder.mkdir()
     demo = write_demo_releases(tmp_path / "demo")  # 2024-Q1, Q2, Q3, Q3r2, Q4, ...
     shutil.copy(demo[0], folder / demo[0].name)
-    with_coverage(demo[1], "E0130", "Z", folder / demo[1].name)  # 2024-Q2: outside the domain
-    shutil.copy(demo[2], folder / demo[2].name)
+    # 2024-Q2: one code's coverage outside its domain; 2024-Q3: a code twice
+    edit_data_member(demo[1], folder / demo[1].name, lambda d: with_coverage(d, "E0130", "Z"))
+    edit_data_member(demo[2], folder / demo[2].name, lambda d: with_code_twice(d, "E0130"))
     (folder / demo[4].name).write_bytes(demo[4].read_bytes()[:5000])  # 2024-Q4 cut short
     data_dir = tmp_path / "data"
     code, doc = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
     assert code == EXIT_FAILED
     outcomes = {r["release_id"]: r for r in doc["releases"]}
     assert sorted(outcomes) == ["2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4"]
-    assert [outcomes[q]["status"] for q in ("2024-Q1", "2024-Q3")] == ["published"] * 2
-    invalid = outcomes["2024-Q2"]
+    assert [outcomes[q]["status"] for q in ("2024-Q1", "2024-Q2")] == ["published"] * 2
+    assert outcomes["2024-Q2"]["findings"] == [
+        "error coverage_code_in_domain: 1 (E0130 coverage_code=Z)"]
+    invalid = outcomes["2024-Q3"]
     assert (invalid["status"], invalid["stage"]) == ("failed", "validate")
-    assert invalid["errors"] == ["coverage_code_in_domain: 1 (E0130 coverage_code=Z)"]
+    assert invalid["refused_by"] == ["code_unique"]
+    assert invalid["errors"] == ["error code_unique: 2 (E0130 code=E0130)"]
     truncated = outcomes["2024-Q4"]
     assert (truncated["status"], truncated["stage"]) == ("failed", "fetch")
     assert demo[4].name in truncated["message"] and "ZIP" in truncated["message"]
     published = sorted(p.name for p in DataDir(data_dir).releases.iterdir())
-    assert published == ["release=2024-Q1", "release=2024-Q3"]
+    assert published == ["release=2024-Q1", "release=2024-Q2"]
     assert [p for p in data_dir.rglob("*") if p.is_file() and ".tmp" in str(p)] == []
     assert query(data_dir, "SELECT release_id FROM releases ORDER BY 1") == [
-        ("2024-Q1",), ("2024-Q3",)]
+        ("2024-Q1",), ("2024-Q2",)]
+    assert query(data_dir, "SELECT release_id, code FROM code_flags WHERE has_findings") == [
+        ("2024-Q2", "E0130")]
     # the same run again: the failed release is tried again, its parse comes from the cache
     code, again = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
     assert code == EXIT_FAILED
     assert task_states(again["flow_run_id"]) == {
-        "parse 2024-Q2": "Cached", "validate 2024-Q2": "Completed"}
+        "parse 2024-Q3": "Cached", "validate 2024-Q3": "Completed"}
 
 
 def task_states(flow_run_id: str) -> dict[str, str]:
@@ -266,14 +264,15 @@ def test_real_releases_over_http(real_run) -> None:
         (release, count) for release, (_, count) in REAL.items()
     ]
     # the gate's warnings (CMS's own inconsistencies) are published with the data
-    warnings = {r["release_id"]: r["warnings"] for r in doc["releases"]}
+    warnings = {r["release_id"]: r["findings"] for r in doc["releases"]}
     assert {release: [w.split(" (")[0] for w in found] for release, found in warnings.items()} == {
-        "2016-Q1": ["added_not_after_action_effective: 5"],
-        "2017-Q1": ["added_not_after_action_effective: 6"],
-        "2019-Q1": ["action_effective_date_present: 1", "added_not_after_action_effective: 5"],
+        "2016-Q1": ["warning added_not_after_action_effective: 5"],
+        "2017-Q1": ["warning added_not_after_action_effective: 6"],
+        "2019-Q1": ["warning action_effective_date_present: 1",
+                    "warning added_not_after_action_effective: 5"],
     }
     assert warnings["2019-Q1"][0] == (
-        "action_effective_date_present: 1 (A5513 action_effective_date=(blank))")
+        "warning action_effective_date_present: 1 (A5513 action_effective_date=(blank))")
     code, status = hcpcs("status", "--data-dir", str(data_dir))
     assert code == 0
     assert {r["release_id"]: r["warnings"] for r in status["releases"]} == {

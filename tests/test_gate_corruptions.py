@@ -1,8 +1,11 @@
-"""Corrupted copies of the real 2019 release: each corruption produces exactly its finding.
+"""Corrupted copies of the real 2019 release: each corruption produces exactly its finding, and
+exactly the verdict the finding policy gives it.
 
 Field-level damage (a shifted field, an impossible date) is done on the fixed-width bytes and
 re-parsed, as it would arrive from CMS; the rest is done on the parsed frame. A finding is an
 expectation whose outcome differs from the clean release's (which has two CMS warnings of its own).
+Record-level damage (one code's values) is kept per code and publishes; release-level damage (no
+codes, garbage lines, duplicates, a collapse in count, mass disappearance) is refused.
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ def test_coverage_code_outside_domain(codes, clean) -> None:
     assert findings(result, clean) == {
         "coverage_code_in_domain": ("error", 1, (Sample("S2107", "coverage_code", "X"),)),
     }
-    assert not result.passed
+    assert result.passed  # one code's value: a finding, never a refusal
+    assert ("coverage_code_in_domain", "error", "S2107", "coverage_code", "X") in (
+        result.findings())
 
 
 def test_duplicated_code(codes, clean) -> None:
@@ -80,6 +85,7 @@ def test_duplicated_code(codes, clean) -> None:
         "code_unique": ("error", 2, (Sample("S2107", "code", "S2107"),)),
     }
     assert not result.passed
+    assert [o.name for o in result.blocking] == ["code_unique"]
 
 
 def test_shifted_field(cms_dir: Path, clean) -> None:
@@ -90,9 +96,15 @@ def test_shifted_field(cms_dir: Path, clean) -> None:
     result = run_gate(reparse(data), release_id="2019-Q1")
     assert findings(result, clean) == {
         "asc_group_in_domain": ("error", 1, (Sample("A9527", "asc_group", "20"),)),
+        "asc_fields_shifted": ("error", 1, (Sample("A9527", "asc_group", "20"),)),
         "dates_valid": ("error", 1, (Sample("A9527", "asc_effective_date", "080101"),)),
     }
-    assert not result.passed
+    assert result.passed
+    assert [f for f in result.findings() if f[2] == "A9527"] == [
+        ("asc_group_in_domain", "error", "A9527", "asc_group", "20"),
+        ("dates_valid", "error", "A9527", "asc_effective_date", "080101"),
+        ("asc_fields_shifted", "error", "A9527", "asc_group", "20"),
+    ]
 
 
 def test_impossible_date(cms_dir: Path, clean) -> None:
@@ -101,7 +113,7 @@ def test_impossible_date(cms_dir: Path, clean) -> None:
     assert findings(result, clean) == {
         "dates_valid": ("error", 1, (Sample("S2107", "added_date", "20020231"),)),
     }
-    assert not result.passed
+    assert result.passed
 
 
 def test_pricing_00_with_multiple_pricing_a_is_a_warning(codes, clean) -> None:
@@ -138,6 +150,32 @@ def test_thirty_percent_drop_in_codes(codes, clean, dropped) -> None:
     assert result.outcome("code_count_drift").observed == count
     assert result.outcome("description_changed_share").unexpected_count == 0
     assert not result.passed
+    assert [o.name for o in result.blocking] == ["code_count_drift", "vanished_codes_share"]
+
+
+def _with_garbage(data: bytes, lines: int) -> bytes:
+    """The file with ``lines`` lines of text that are not records appended."""
+    return data + b"".join(b"this line is not a record %05d\r\n" % i for i in range(lines))
+
+
+@pytest.mark.parametrize(("lines", "refused"), [(68, False), (69, True)])
+def test_unreadable_lines_beyond_one_percent_refuse_the_release(cms_dir: Path, clean, lines,
+                                                                refused) -> None:
+    """1% of 6,800 codes is 68 lines: the 69th unreadable line refuses the file."""
+    parsed = parse_anweb(_with_garbage(real_txt(cms_dir, "2019-Q1"), lines))
+    assert (parsed.codes.height, parsed.rejects.height) == (6800, lines)
+    result = run_gate(parsed.codes, rejects=parsed.rejects, release_id="2019-Q1")
+    outcome = result.outcome("rejects_within_limit")
+    assert outcome.observed == f"{lines} rejected lines"
+    assert (result.passed, outcome.blocks) == (not refused, refused)
+
+
+def test_a_file_of_garbage_is_refused() -> None:
+    """With no record at all, every line is text before the first record (a preamble)."""
+    parsed = parse_anweb(_with_garbage(b"", 500))
+    assert (parsed.codes.height, parsed.preamble.height) == (0, 500)
+    result = run_gate(parsed.codes, rejects=parsed.rejects, release_id="2019-Q1")
+    assert [o.name for o in result.blocking] == ["release_has_codes"]
 
 
 def test_thresholds_are_settings(codes, dropped) -> None:

@@ -57,8 +57,10 @@ def test_suite_is_derived_from_the_domains() -> None:
             assert check.severity == "error"
             if check.expectation == "ExpectColumnValuesToBeInSet":
                 assert check.kwargs["value_set"] == list(d.values)
-    assert len(checks) == 34
+    assert len(checks) == 36
     assert "code_count_drift" not in checks
+    assert [n for n, c in checks.items() if c.scope == "release"] == [
+        "release_has_codes", "code_unique", "rejects_within_limit"]
 
 
 def test_importing_the_gate_does_not_import_great_expectations() -> None:
@@ -116,9 +118,10 @@ def test_synthetic_findings(synthetic: GateResult) -> None:
         "fillers_blank": ("error", 1, (Sample("A0008", "filler_294", "junk"),)),
         "short_description_max_28": ("error", 1, (Sample("V0009", "short_description", "x" * 29),)),
     }
-    assert not synthetic.passed
+    assert synthetic.passed and synthetic.blocking == []  # every finding is one code's
     assert [e.name for e in synthetic.errors][:2] == ["procedure_code_format",
                                                       "lab_certifications_in_domain"]
+    assert len(synthetic.findings()) == len(found)  # one failing code each
 
 
 def test_an_empty_release_fails() -> None:

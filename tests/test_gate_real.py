@@ -100,17 +100,19 @@ def test_description_changes_are_counted_over_continuing_codes_only(real_parsed)
 def test_one_result_per_expectation_in_json(gates) -> None:
     result = gates["2019-Q1"]
     doc = json.loads(json.dumps(result.to_dict()))
-    checks = all_checks(GateSettings(), 6498)
+    checks = all_checks(GateSettings(), 6498, 6800)
     assert [r["name"] for r in doc["results"]] == [c.name for c in checks]
-    assert len(doc["results"]) == doc["expectation_count"] == 37
-    assert (doc["passed"], doc["error_count"], doc["warning_count"]) == (True, 0, 2)
+    assert len(doc["results"]) == doc["expectation_count"] == 39
+    assert (doc["passed"], doc["blocking_count"], doc["error_count"], doc["warning_count"]) == (
+        True, 0, 0, 2)
+    assert doc["waivers"] == []
     a5513 = next(r for r in doc["results"] if r["name"] == "action_effective_date_present")
     assert a5513 == {
         "name": "action_effective_date_present", "severity": "warning",
         "expectation": "ExpectColumnValuesToNotBeNull", "column": "action_effective_date",
         "success": False, "unexpected_count": 1, "element_count": 6800, "observed": None,
         "samples": [{"code": "A5513", "field": "action_effective_date", "value": "(blank)"}],
-        "description": a5513["description"],
+        "description": a5513["description"], "scope": "record", "waived": False,
     }
     assert "A5513" in a5513["description"]
 
@@ -118,15 +120,15 @@ def test_one_result_per_expectation_in_json(gates) -> None:
 def test_summary_text_lists_rule_severity_count_and_samples(gates) -> None:
     text = gates["2019-Q1"].summary_text()
     lines = text.splitlines()
-    assert lines[0] == ("Validation gate 2019-Q1: PASSED - 0 errors, 2 warnings; 37 expectations "
-                        "on 6,800 codes (previous release: 6,498)")
+    assert lines[0] == ("Validation gate 2019-Q1: PASSED - 0 blocking, 0 errors, 2 warnings; "
+                        "39 expectations on 6,800 codes (previous release: 6,498)")
     assert lines[2].split() == ["rule", "severity", "result", "count", "sample", "codes"]
-    assert lines[3].split()[:6] == ["action_effective_date_present", "warning", "FAIL", "1",
+    assert lines[3].split()[:6] == ["action_effective_date_present", "warning", "finding", "1",
                                     "A5513", "action_effective_date=(blank)"]
-    assert lines[4].split()[:5] == ["added_not_after_action_effective", "warning", "FAIL", "5",
-                                    "E0910"]
-    assert lines[-1] == "(33 other expectations passed with nothing to report)"
-    assert len(gates["2019-Q1"].summary_text(all_rows=True).splitlines()) == 3 + 37
+    assert lines[4].split()[:5] == ["added_not_after_action_effective", "warning", "finding",
+                                    "5", "E0910"]
+    assert lines[-1] == "(35 other expectations passed with nothing to report)"
+    assert len(gates["2019-Q1"].summary_text(all_rows=True).splitlines()) == 3 + 39
 
 
 def test_data_docs_written_offline(gates, tmp_path: Path) -> None:
@@ -136,7 +138,8 @@ def test_data_docs_written_offline(gates, tmp_path: Path) -> None:
     pages = sorted(p.relative_to(reports / "data_docs").parts[:3]
                    for p in (reports / "data_docs" / "validations").rglob("*.html"))
     assert pages == [("validations", "hcpcs_codes", "2019-Q1"),
-                     ("validations", "hcpcs_previous_release", "2019-Q1")]
+                     ("validations", "hcpcs_previous_release", "2019-Q1"),
+                     ("validations", "hcpcs_rejects", "2019-Q1")]
     page = next((reports / "data_docs" / "validations" / "hcpcs_codes").rglob("*.html"))
     assert "added_after_action_effective" in page.read_text()
     assert "analytics_enabled: false" in (reports / "gx" / "great_expectations.yml").read_text()

@@ -1,16 +1,12 @@
-"""The parser on real CMS releases: exact counts, exact values, and field-by-field agreement with
-CMS's own xlsx copy of the same release (every disagreement named)."""
+"""The parser on real CMS releases: exact counts and exact values. Its field-by-field agreement
+with CMS's own xlsx copy of each release is in ``test_xlsx_real.py``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import zipfile
 
 import polars as pl
 import pytest
-
-from tests.conftest import REAL_RELEASES
-from tests.xlsx_reference import disagreements, read_cms_xlsx
 
 EXPECTED = {  # release: (codes, procedures, modifiers, physical lines, disclaimer lines kept)
     "2016-Q1": (6293, 5956, 337, 10317, 0),
@@ -111,62 +107,3 @@ def test_longest_description_spans_seventeen_lines(real_parsed):
     longest = codes.sort("line_count", descending=True).row(0, named=True)
     assert longest["line_count"] == 17
     assert len(longest["long_description"]) > 1194  # longer than the xlsx cell CMS truncated
-
-
-def _xlsx(cms_dir, release: str) -> bytes:
-    rel, member = REAL_RELEASES[release]
-    if member is None:
-        return (cms_dir / rel).with_suffix(".xlsx").read_bytes()
-    with zipfile.ZipFile(cms_dir / rel) as zf:
-        return zf.read(member.replace(".txt", ".xlsx"))
-
-
-def _collapse(expr: pl.Expr) -> pl.Expr:
-    return expr.str.replace_all(r"\s+", " ")
-
-
-@pytest.mark.parametrize(
-    ("release", "by_field"),
-    [
-        ("2016-Q1", {"action_effective_date": 115, "long_description": 4}),
-        ("2017-Q1", {"action_effective_date": 3, "long_description": 10}),
-        (
-            "2019-Q1",
-            {"action_effective_date": 115, "long_description": 11, "types_of_service[4]": 2},
-        ),
-    ],
-)
-def test_every_field_agrees_with_cms_xlsx_except_named_differences(
-    cms_dir, real_parsed, release, by_field
-):
-    diff = disagreements(real_parsed[release].codes, read_cms_xlsx(_xlsx(cms_dir, release)))
-    assert dict(diff.group_by("field").len().iter_rows()) == by_field
-
-    # Long descriptions: whitespace at wrap points, plus the xlsx cell limit (G0503, 2019).
-    text = diff.filter(pl.col("field") == "long_description")
-    truncated = text.filter(_collapse(pl.col("txt")) != _collapse(pl.col("xlsx")))
-    if release == "2019-Q1":
-        (code, txt, cell) = truncated.select("code", "txt", "xlsx").row(0)
-        assert (code, len(cell)) == ("G0503", 1194)
-        assert " ".join(txt.split()).startswith(" ".join(cell.split()))
-    else:
-        assert truncated.height == 0
-
-    # Action effective dates: the xlsx leaves them blank, except three 2017 typos in the xlsx.
-    dates = diff.filter(pl.col("field") == "action_effective_date")
-    if release == "2017-Q1":
-        assert dates.sort("code").rows() == [
-            ("L5638", "action_effective_date", "19960101", "19860101"),
-            ("L5640", "action_effective_date", "19960101", "19860101"),
-            ("L5643", "action_effective_date", "19860101", "19880101"),
-        ]
-    else:
-        assert dates["xlsx"].null_count() == dates.height
-
-    # 2019: the TXT dropped the 4th type of service (R) that the xlsx and the 2017 TXT carry.
-    tos = diff.filter(pl.col("field") == "types_of_service[4]")
-    assert tos.sort("code").rows() == (
-        [("E0210", "types_of_service[4]", None, "R"), ("E0776", "types_of_service[4]", None, "R")]
-        if release == "2019-Q1"
-        else []
-    )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts.release import ReleaseFile, release_from_name
+from sources.archive import read_release_file
 from sources.catalog import (
     SHIPPED_CATALOG,
     CatalogError,
@@ -99,15 +100,34 @@ def test_folder_of_real_releases(cms_dir: Path, tmp_path: Path) -> None:
         ReleaseFile("2016-Q1", str(cms_dir / "2016-annual/HCPC2016_CONTR_ANWEB.txt")),
         ReleaseFile("2017-Q1", str(cms_dir / "2017-annual/2017-Alpha-Numeric-HCPCS-File.zip")),
         ReleaseFile("2019-Q1", str(cms_dir / "2019-annual/2019-Alpha-Numeric-HCPCS-File.zip")),
-    ]  # corrections, NOC, record layouts, xlsx, readme, transaction reports: left out
+        ReleaseFile("2020-Q2", str(cms_dir / "2020-Q2-april/anweb.xlsx")),
+        ReleaseFile("2020-Q3", str(cms_dir / "2020-Q3-july/anweb.xlsx")),
+        ReleaseFile("2020-Q4", str(cms_dir / "2020-Q4-october/anweb.xlsx")),
+    ]  # left out: the 2016 xlsx (the TXT's copy), corrections, NOC, record layouts, readmes,
+    # transaction reports (trans_alpha.xlsx), the derived CSV
     assert folder_catalog(cms_dir) == expected
     assert resolve_source(str(cms_dir), tmp_path) == expected
     assert resolve_source(cms_dir.as_uri(), tmp_path) == expected
     store = RawStore(tmp_path / "raw")
     results = [fetch(e.source_url, store, release=e.release_id) for e in expected]
-    assert [(r.release_id, r.status) for r in results] == [
-        ("2016-Q1", "new"), ("2017-Q1", "new"), ("2019-Q1", "new")
-    ]  # fmt: skip
+    assert [(r.release_id, r.status, r.member_name, r.path.suffix) for r in results] == [
+        ("2016-Q1", "new", "HCPC2016_CONTR_ANWEB.txt", ".txt"),
+        ("2017-Q1", "new", "HCPC17_CONTR_ANWEB.txt", ".zip"),
+        ("2019-Q1", "new", "HCPC2019_CONTR_ANWEB.txt", ".zip"),
+        ("2020-Q2", "new", "anweb.xlsx", ".xlsx"),
+        ("2020-Q3", "new", "anweb.xlsx", ".xlsx"),
+        ("2020-Q4", "new", "anweb.xlsx", ".xlsx"),
+    ]
+    names = [read_release_file(r.path).name for r in results]
+    assert (
+        names
+        == [
+            f"{results[0].sha256}.txt",  # a stored bare file: its sha256 and its format's suffix
+            "HCPC17_CONTR_ANWEB.txt",
+            "HCPC2019_CONTR_ANWEB.txt",
+            *(f"{r.sha256}.xlsx" for r in results[3:]),
+        ]
+    )
 
 
 def test_folder_uses_the_data_member_when_the_zip_name_says_nothing(tmp_path: Path) -> None:
@@ -117,9 +137,7 @@ def test_folder_uses_the_data_member_when_the_zip_name_says_nothing(tmp_path: Pa
     renamed.write_bytes(Path(demo[5].source_url).read_bytes())
     (tmp_path / "inbox" / "notes.txt").write_text("not a release")
     assert folder_catalog(tmp_path / "inbox") == [ReleaseFile("2025-Q1", str(renamed))]
-    assert resolve_source(str(renamed), tmp_path) == [
-        ReleaseFile("2025-Q1", str(renamed))
-    ]
+    assert resolve_source(str(renamed), tmp_path) == [ReleaseFile("2025-Q1", str(renamed))]
 
 
 def test_demo_source_generates_once_and_lists_every_zip(tmp_path: Path) -> None:

@@ -155,8 +155,9 @@ def seeded(server: FaultServer, store: RawStore) -> dict[str, str]:
 def test_clean_download_is_stored_by_sha_with_provenance(server, store) -> None:
     server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
     seen: list[tuple[int, int | None]] = []
-    result = fetch(server.url(ZIP_PATH), store, progress=lambda d, t: seen.append((d, t)),
-                   settings=FAST)
+    result = fetch(
+        server.url(ZIP_PATH), store, progress=lambda d, t: seen.append((d, t)), settings=FAST
+    )
     sha = hashlib.sha256(GOOD).hexdigest()
     assert (result.release_id, result.quarter, result.status, result.attempts) == (
         "2024-Q1", "2024-Q1", "new", 1
@@ -291,12 +292,13 @@ def test_html_page_served_as_200_is_refused(server, store, seeded) -> None:
     assert tree(store.root) == seeded
 
 
-def _encrypted(data: bytes) -> bytes:
-    """Set the 'encrypted' flag bit in the local and central headers (zipfile cannot encrypt)."""
+def encrypted(data: bytes) -> bytes:
+    """Flag the only member of a ZIP as encrypted (zipfile cannot encrypt): in its local header,
+    the first, and its central directory entry, the last (a member that is itself a ZIP, like a
+    workbook, has headers of its own in between)."""
     raw = bytearray(data)
-    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        at = raw.find(signature)
-        raw[at + offset] |= 0x1
+    raw[raw.find(b"PK\x03\x04") + 6] |= 0x1
+    raw[raw.rfind(b"PK\x01\x02") + 8] |= 0x1
     return bytes(raw)
 
 
@@ -319,14 +321,14 @@ def _lying_size(data: bytes) -> bytes:
 BAD_ZIPS = {
     "no-data-member": (
         make_zip({"README.txt": b"hello", "NOC_Codes_2024.txt": b"x"}),
-        "no HCPCS fixed-width data file",
+        "no HCPCS data file (HCPCnnnn_...ANWEB....txt, or its .xlsx/.xls workbook)",
     ),
     "path-traversal": (
         make_zip({"../../../tmp/HCPC2024_JAN_ANWEB.txt": RECORD}),
         "unsafe member name '../../../tmp/HCPC2024_JAN_ANWEB.txt'",
     ),
     "encrypted": (
-        _encrypted(make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD})),
+        encrypted(make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD})),
         "member HCPC2024_JAN_ANWEB.txt is encrypted",
     ),
     "corrupt": (_corrupt(make_zip({"HCPC2024_JAN_ANWEB.txt": RECORD * 50})), "is corrupt"),
@@ -361,6 +363,14 @@ def test_body_over_the_size_cap_is_refused(server, store, seeded) -> None:
         fetch(server.url(ZIP_PATH), store, settings=replace(FAST, max_bytes=100))
     assert f"server announces {len(GOOD):,} bytes, over the 100-byte cap" in str(err.value)
     assert tree(store.root) == seeded
+
+
+def test_bare_txt_over_the_member_cap_is_refused(store, tmp_path) -> None:
+    path = tmp_path / "HCPC2024_JAN_ANWEB.txt"
+    path.write_bytes(RECORD * 50)
+    with pytest.raises(FetchError, match=r"ANWEB\.txt: 16,100 bytes, over the 1,000-byte cap \("):
+        fetch(str(path), store, settings=replace(FAST, max_member_bytes=1_000))
+    assert store.list() == []
 
 
 def test_conditional_request_and_304(server, store) -> None:

@@ -7,6 +7,7 @@ import pytest
 from contracts.release import (
     ReleaseIdError,
     quarter_of,
+    release_from_folder,
     release_from_name,
     release_sort_key,
     revision_id,
@@ -39,6 +40,11 @@ DL = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets/Downloads"
         ("HCPC2025_JAN_ANWEB_12172024.txt", "2025-Q1"),
         ("HCPC2026_OCT_ANWEB_v2.txt", "2026-Q4"),
         ("HCPC2020_APRIL_ANWEB_w_disclaimer_v5.xlsx", "2020-Q2"),
+        ("HCPC2020_ANWEB_w_disclaimer.xls", "2020-Q1"),
+        ("HCPC2020_OCT_ANWEB.xlsx", "2020-Q4"),
+        ("HCPC2021_JULY_ANWEB_v2.xlsx", "2021-Q3"),
+        ("HCPC2021_APR_CONTR_ANWEB.xlsx", "2021-Q2"),  # month and CONTR both
+        ("HCPC2026_JAN_ANWEB_01122026.txt", "2026-Q1"),
         ("HCPC2024_JULY_ANWEB.txt", "2024-Q3"),
         ("HCPC2013_A-N.txt", "2013-Q1"),
     ],
@@ -55,6 +61,12 @@ def test_release_from_name(name: str, release: str) -> None:
         "2019-HCPCS-Record-Layout.zip",
         "2017-NOC-Codes.zip",
         "2019-Alpha-Numeric-Index.pdf",
+        "HCPC2026_recordlayout.txt",
+        "HCPC2026_APR_ANWEB_Transaction Report.xlsx",
+        "HCPC2020_TRANS_ALPHA_w_disclaimer.xlsx",
+        "HCPC2016_TransReport_Changes_by_Action_Code.txt",
+        "HCPC2026_OCT_Corrections_09102026.xlsx",
+        "anweb.xlsx",  # a mirror's renamed workbook: its folder tells (release_from_folder)
         "https://www.cms.gov/medicare/coding-billing/healthcare-common-procedure-system/quarterly-update",
         "march-2024-alpha-numeric-hcpcs-file.zip",
         "anweb.zip",
@@ -63,6 +75,28 @@ def test_release_from_name(name: str, release: str) -> None:
 )
 def test_not_a_release(name: str) -> None:
     assert release_from_name(name) is None
+
+
+@pytest.mark.parametrize(
+    ("folder", "release"),
+    [
+        ("2020-Q2-april", "2020-Q2"),
+        ("2020-Q3-july", "2020-Q3"),
+        ("2020-q4-october", "2020-Q4"),
+        ("2016-annual", "2016-Q1"),
+        ("2019-Annual", "2019-Q1"),
+        ("/work/shared/cms/2020-Q2-april/", "2020-Q2"),
+        ("april-2024-alpha-numeric-hcpcs-file", "2024-Q2"),  # an extracted ZIP's folder
+        ("2024-Q3", "2024-Q3"),
+        ("cms", None),
+        ("derived", None),
+        ("2020-Q5-may", None),
+        ("2019-annual-noc-codes", None),
+        ("2020-Q2april", None),
+    ],
+)
+def test_release_from_folder(folder: str, release: str | None) -> None:
+    assert release_from_folder(folder) == release
 
 
 def test_sort_key_and_revisions() -> None:

@@ -190,12 +190,13 @@ def test_silent_changes_are_easy_to_list(con) -> None:
 
 def test_every_object_and_column_is_commented(con) -> None:
     tables = {"releases", "codes", "code_history", "code_changes", "validation_results",
-              "change_types"}
+              "change_types", "findings", "repairs", "reconciliation", "waivers"}
     rows = con.sql("SELECT table_name, comment FROM duckdb_tables()").fetchall()
     assert tables <= {t for t, _ in rows}
     assert [t for t, c in rows if not c] == []
     views = con.sql("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall()
-    assert {v for v, _ in views} == {"codes_current", "code_pages", "code_changes_decoded"}
+    assert {v for v, _ in views} == {"codes_current", "code_pages", "code_changes_decoded",
+                                     "code_flags"}
     assert [v for v, c in views if not c] == []
     missing = con.sql(
         "SELECT table_name, column_name FROM duckdb_columns() "

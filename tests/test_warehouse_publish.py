@@ -43,18 +43,21 @@ def test_manifest_lists_every_file_with_sha256_and_rows(tmp_path: Path) -> None:
     result = publish(tmp_path, "2019-Q1", codes_frame(ROWS))
     assert result.status == "published"
     assert result.path == tmp_path / "parquet/releases/release=2019-Q1"
-    assert sorted(p.name for p in result.path.iterdir()) == [
-        "codes.parquet", "manifest.json", "rejects.parquet", "validation.json"]
+    tables = ["codes.parquet", "findings.parquet", "reconciliation.parquet", "rejects.parquet",
+              "repairs.parquet"]
+    assert sorted(p.name for p in result.path.iterdir()) == sorted(
+        [*tables, "manifest.json", "validation.json"])
     m = json.loads((result.path / "manifest.json").read_text())
     assert m["release_id"] == "2019-Q1" and m["quarter"] == "2019-Q1" and m["revision"] == 1
     assert m["source_url"] == "synthetic://2019-Q1"
     assert m["member_name"] == "HCPC_2019-Q1.txt"
     assert len(m["raw_sha256"]) == 64
-    assert m["counts"] == {"codes": 3, "procedures": 2, "modifiers": 1, "rejects": 0}
+    assert m["counts"] == {"codes": 3, "procedures": 2, "modifiers": 1, "rejects": 0,
+                           "findings": 0, "repairs": 0, "differences": 0}
     assert m["schema_version"] == pub.SCHEMA_VERSION
     assert m["schema_fingerprint"] == pub.schema_fingerprint()
     assert m["pipeline_version"] == pub.pipeline_version()
-    assert sorted(m["files"]) == ["codes.parquet", "rejects.parquet", "validation.json"]
+    assert sorted(m["files"]) == [*tables, "validation.json"]
     for name, entry in m["files"].items():
         data = (result.path / name).read_bytes()
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()

@@ -40,8 +40,12 @@ from contracts.layout import (
 )
 
 _RECORD_SHAPE = r"^(?:[A-Z0-9]{5}|   [A-Z0-9]{2}).{5}[3478]"
-_FIRST_IDS = ["3", "7"]
+#: First-line record id -> the kind of code it starts.
+KIND_OF = {"3": "procedure", "7": "modifier"}
+_FIRST_IDS = list(KIND_OF)
 _CONTINUES = {"4": "3", "8": "7"}  # continuation record id -> the first-line id it continues
+#: Every record id: first lines, then continuations.
+RECORD_IDS = (*_FIRST_IDS, *_CONTINUES)
 _CHUNK = FIELDS["long_description"]
 _NOT_A_RECORD = "line does not have the shape of a record"
 _STRUCTURE_END = FIELDS["record_id"].end  # code, sequence number and record id: columns 1-11
@@ -74,7 +78,7 @@ _UTF8_LENGTH = np.array([len(c.encode()) for c in _CP1252])  # undefined bytes -
 _ALNUM = np.isin(np.arange(256), list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
 # the cp1252 characters Polars' ``strip_chars`` and regex ``\\s`` treat as white space
 _WHITE_SPACE = "\t\n\v\f\r \xa0"
-_IS_RECORD_ID = np.isin(np.arange(256), [ord(i) for i in [*_FIRST_IDS, *_CONTINUES]])
+_IS_RECORD_ID = np.isin(np.arange(256), [ord(i) for i in RECORD_IDS])
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
@@ -349,12 +353,24 @@ def _records(lines: pl.DataFrame, ascii_only: bool) -> pl.DataFrame:
         sequence_number=structure["sequence_number"],
         record_id=structure["record_id"],
     ).with_columns(
-        group=_IS_FIRST.cum_sum().set_sorted(),
         # checked on continuation lines only; the usual 229 spaces are null: no need to strip them
         beyond_chunk=pl.when(_CONT & (beyond_chunk != " " * (RECORD_LENGTH - _CHUNK.end))).then(
             beyond_chunk
         ),
     )
+    return group_records(rec)
+
+
+def group_records(rec: pl.DataFrame) -> pl.DataFrame:
+    """Record lines with their group (a first line and the continuations after it; 0 before any
+    first line), the group's first code, line and id, the previous sequence number, and a ``bad``
+    flag: any of ``_CHECKS``. Shared by every reader of records (the xlsx copy's rows too).
+
+    ``rec`` columns: line, code, sequence_number (five digits), record_id, length (null: not
+    checked), beyond_chunk (a continuation's data after the long-description chunk, else null),
+    text (the raw line, for rejects).
+    """
+    rec = rec.with_columns(group=_IS_FIRST.cum_sum().set_sorted())
     at_first = {
         c: pl.when(_IS_FIRST).then(pl.col(c)).forward_fill() for c in ("code", "line", "record_id")
     }
@@ -370,7 +386,7 @@ def _records(lines: pl.DataFrame, ascii_only: bool) -> pl.DataFrame:
     return rec.with_columns(bad=pl.any_horizontal(flags))
 
 
-def _rejected_records(rec: pl.DataFrame) -> pl.DataFrame:
+def rejected_records(rec: pl.DataFrame) -> pl.DataFrame:
     """Every line of every group that has a structural break, with a reason naming it."""
     reason = pl.when(_CHECKS[0][0].fill_null(False)).then(_CHECKS[0][1])
     for flag, message in _CHECKS[1:]:
@@ -441,6 +457,24 @@ _DATE_LENGTH = 8  # YYYYMMDD
 assert all(f.length == _DATE_LENGTH for f in LAYOUT if f.type == "date")
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _UNPARSED = DERIVED_COLUMNS["unparsed_values"][0]
+
+
+def typed_text(f: Field, text: pl.Expr) -> pl.Expr:
+    """Field ``f`` typed from its text (right-trimmed, null when blank), null where it cannot be
+    typed: for readers whose values come as strings (the xlsx copy). It accepts exactly what
+    ``_dates`` and ``_ints`` accept from the record's bytes (a test holds them equal)."""
+    if f.type == "date":
+        eight_digits = text.str.contains(f"^[0-9]{{{_DATE_LENGTH}}}$")
+        return pl.when(eight_digits).then(text.str.to_date("%Y%m%d", strict=False))
+    if f.type == "int":
+        return text.str.strip_chars().cast(pl.Int16, strict=False)
+    return text
+
+
+def occurrence_labels(f: Field) -> list[str]:
+    """How each occurrence of ``f`` is named in ``unparsed_values`` (and by the reconciliation):
+    the field's name, or ``name[i]`` (1-based) for each occurrence of a repeating group."""
+    return [f.name] if f.occurs == 1 else [f"{f.name}[{i + 1}]" for i in range(f.occurs)]
 
 
 @dataclass(frozen=True)
@@ -521,11 +555,13 @@ def _field_columns(
         if f.type in ("date", "int", "filler"):
             bad = ~blank if f.type == "filler" else ~blank & ~valid
             entries = fillers if f.type == "filler" else unparsed
+            labels = occurrence_labels(f)
             if f.occurs == 1:
-                entries.append(_Unparsed(f.name, raw, bad))
-            for i in range(f.occurs if f.occurs > 1 else 0):
-                take = np.arange(i, len(bad), f.occurs)
-                entries.append(_Unparsed(f"{f.name}[{i + 1}]", raw.take(_int64s(take)), bad[take]))
+                entries.append(_Unparsed(labels[0], raw, bad))
+            else:  # each occurrence on its own
+                for i, label in enumerate(labels):
+                    take = np.arange(i, len(bad), f.occurs)
+                    entries.append(_Unparsed(label, raw.take(_int64s(take)), bad[take]))
         if f.type != "filler":
             columns[f.name] = _list(typed, f.occurs) if f.occurs > 1 else typed
     return columns, unparsed + fillers
@@ -540,11 +576,17 @@ def _unparsed_values(entries: list[_Unparsed], rows: int) -> pa.Array | pl.Serie
         {f"raw{i}": pl.Series(e.raw) for i, e in enumerate(entries)}
         | {f"bad{i}": e.bad for i, e in enumerate(entries)}
     )
+    values = [(e.label, pl.col(f"raw{i}"), pl.col(f"bad{i}")) for i, e in enumerate(entries)]
+    return frame.select(unparsed_list(values)).to_series()
+
+
+def unparsed_list(entries: list[tuple[str, pl.Expr, pl.Expr]]) -> pl.Expr:
+    """The ``unparsed_values`` column: per row, ``{field: label, value: raw}`` of every (label,
+    raw, bad) entry whose ``bad`` is true, in entry order."""
     values = [
-        pl.when(f"bad{i}").then(pl.struct(field=pl.lit(e.label), value=f"raw{i}"))
-        for i, e in enumerate(entries)
+        pl.when(bad).then(pl.struct(field=pl.lit(label), value=raw)) for label, raw, bad in entries
     ]
-    return frame.select(pl.concat_list(values).list.drop_nulls()).to_series()
+    return pl.concat_list(values).list.drop_nulls().alias("unparsed_values")
 
 
 def _long_descriptions(text: _Text, lines: np.ndarray, groups: np.ndarray) -> pa.Array:
@@ -635,7 +677,7 @@ def parse_anweb(data: bytes) -> ParseResult:
         ascii_only = rec["length"].sum() == rec["bytes"].bin.size().sum()
         rec = _records(rec, ascii_only)
         if rec["bad"].any():
-            rejected = _rejected_records(rec)
+            rejected = rejected_records(rec)
             good = records[~np.isin(records + 1, rejected["line"].to_numpy())]
             rejects = pl.concat([stray, rejected.select(stray.columns)]).sort("line")
             rejects = rejects.select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()])

@@ -21,7 +21,8 @@ from contracts.layout import CODES_SCHEMA, column_descriptions, domain_columns
 from contracts.paths import DataDir
 from contracts.release import Manifest
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS
-from warehouse.publish import effective_release_ids, release_key
+from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
+from warehouse.waivers import read_waivers
 
 RELEASE_COLUMNS: dict[str, str] = {
     "release_id": "Release id: YYYY-Qn, or YYYY-QnrN for CMS's re-issue N of a quarter.",
@@ -41,6 +42,9 @@ RELEASE_COLUMNS: dict[str, str] = {
     "procedure_count": "Procedure codes in the release.",
     "modifier_count": "Modifiers in the release.",
     "reject_count": "Lines the parser rejected.",
+    "finding_count": "Record-level findings of the gate (one per code, rule and value).",
+    "repair_count": "Values repaired from transforms/repairs.csv.",
+    "difference_count": "Differences between the TXT and CMS's xlsx copy in the same ZIP.",
     "schema_version": "Version of the published Parquet schema.",
     "pipeline_version": "Version of hcpcs-pipeline that published the release.",
 }
@@ -63,13 +67,17 @@ def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
             "member_name": m.member_name, "fetched_at": m.fetched_at,
             "code_count": m.counts["codes"], "procedure_count": m.counts["procedures"],
             "modifier_count": m.counts["modifiers"], "reject_count": m.counts["rejects"],
+            "finding_count": m.counts.get("findings", 0),
+            "repair_count": m.counts.get("repairs", 0),
+            "difference_count": m.counts.get("differences", 0),
             "schema_version": m.schema_version, "pipeline_version": m.pipeline_version,
         })
     schema = {c: pl.String() for c in RELEASE_COLUMNS} | {
         "year": pl.Int32(), "quarter": pl.Int32(), "revision": pl.Int32(),
         "release_order": pl.Int32(), "effective": pl.Boolean(), "history_seq": pl.Int32(),
         "code_count": pl.Int64(), "procedure_count": pl.Int64(), "modifier_count": pl.Int64(),
-        "reject_count": pl.Int64(), "schema_version": pl.Int32(),
+        "reject_count": pl.Int64(), "finding_count": pl.Int64(), "repair_count": pl.Int64(),
+        "difference_count": pl.Int64(), "schema_version": pl.Int32(),
     }
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     return frame.with_columns(pl.col("effective_from").str.to_date())
@@ -87,6 +95,27 @@ def _validation_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame
     return pl.DataFrame(
         rows, schema={"release_id": pl.String(), "result_index": pl.Int32(), "result": pl.String()}
     )
+
+
+def _release_tables(data_dir: Path, manifests: list[Manifest]) -> dict[str, pl.DataFrame]:
+    """Table -> every release's rows of it (``findings``, ``repairs``, ``reconciliation``), with
+    ``release_id`` first; a release published before a table existed has no rows in it."""
+    out = {}
+    for name, schema in EXTRA_TABLES.items():
+        frames = [pl.read_parquet(path).select(pl.lit(m.release_id).alias("release_id"), pl.all())
+                  for m in manifests
+                  if (path := DataDir(data_dir).release(m.release_id) / name).exists()]
+        empty = pl.DataFrame(schema={"release_id": pl.String(), **schema})
+        out[name.removesuffix(".parquet")] = pl.concat([empty, *frames])
+    return out
+
+
+def _waivers_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame:
+    published = {(m.release_id, m.raw_sha256) for m in manifests}
+    rows = [{**vars(w), "applied": (w.release_id, w.sha256) in published}
+            for w in read_waivers(data_dir)]
+    return pl.DataFrame(rows, schema={**{c: pl.String() for c in WAIVER_COLUMNS},
+                                      "applied": pl.Boolean()}, orient="row")
 
 
 def literal(value: str | int | Sequence[str] | None) -> str:
@@ -138,6 +167,9 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Ma
     )
     _create_from(con, "validation_results", validation, "release_id, result_index")
     con.execute("ALTER TABLE validation_results ALTER result TYPE JSON")
+    for table, frame in _release_tables(data_dir, ordered).items():
+        _create_from(con, table, frame, "release_id, code, field")
+    _create_from(con, "waivers", _waivers_frame(data_dir, ordered), "accepted_at")
     change_types = pl.DataFrame(
         {"change_type": list(CHANGE_TYPE_DESCRIPTIONS),
          "description": list(CHANGE_TYPE_DESCRIPTIONS.values()),
@@ -183,17 +215,36 @@ def decoded_columns() -> tuple[list[str], list[str]]:
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    """``codes_current``, ``code_pages`` and the analysts' macros."""
+    """``code_flags``, ``codes_current``, ``code_pages`` and the analysts' macros."""
     items, joins = decoded_columns()
-    decoded = ", ".join(["c.*", *items])
+    decoded = ", ".join(["c.*", *items, "coalesce(f.has_findings, false) AS has_findings",
+                         "f.findings", "f.repairs"])
     con.execute(
-        """CREATE VIEW codes_current AS
-        SELECT c.*, (c.termination_date IS NULL OR c.termination_date >= current_date) AS is_active
-        FROM codes c
+        """CREATE VIEW code_flags AS
+        WITH fi AS (SELECT release_id, code,
+                           list(rule || ' ' || field || '=' || raw_value ORDER BY rule, field)
+                               AS findings
+                    FROM findings GROUP BY ALL),
+             re AS (SELECT release_id, code,
+                           list({'field': field, 'raw_value': raw_value,
+                                 'repaired_value': repaired_value, 'evidence': evidence}
+                                ORDER BY field) AS repairs
+                    FROM repairs WHERE applied GROUP BY ALL)
+        SELECT release_id, code, fi.findings IS NOT NULL AS has_findings, fi.findings,
+               re.repairs
+        FROM fi FULL JOIN re USING (release_id, code)"""
+    )
+    flags = ("LEFT JOIN code_flags f ON f.release_id = c.release_id AND f.code = c.code")
+    con.execute(
+        f"""CREATE VIEW codes_current AS
+        SELECT c.*, (c.termination_date IS NULL OR c.termination_date >= current_date) AS is_active,
+               coalesce(f.has_findings, false) AS has_findings
+        FROM codes c {flags}
         WHERE c.release_id = (SELECT release_id FROM releases WHERE effective
                               ORDER BY history_seq DESC LIMIT 1)"""
     )
-    con.execute(f"CREATE VIEW code_pages AS SELECT {decoded} FROM codes c {' '.join(joins)}")
+    con.execute(f"CREATE VIEW code_pages AS SELECT {decoded} FROM codes c {' '.join(joins)} "
+                f"{flags}")
     action = next((n for n in sorted(DOMAINS) if "action_code" in domain_columns(n)), None)
     meaning = (f"(SELECT map(list(code), list(meaning)) FROM {lookup_table(action)})[x.action_code]"
                if action else "NULL::VARCHAR")
@@ -250,14 +301,62 @@ TABLE_COMMENTS: dict[str, str] = {
     "comes back with a new add date or meaning.",
     "code_changes": "Per-field change log between consecutive effective releases, with CMS's "
     "action code and whether it agrees; silent = CMS flagged nothing (action N).",
+    "findings": "The gate's record-level findings: one row per release, rule, code, field and "
+    "raw value. They never block a release; exclude flagged codes with code_flags.",
+    "repairs": "Entries of transforms/repairs.csv (known CMS defects) for each release: the raw "
+    "value CMS wrote, the value it meant, the evidence, and whether the file still held the raw "
+    "value (applied). Published codes carry the repaired value.",
+    "reconciliation": "Every difference between a release's TXT (the source of record) and "
+    "CMS's xlsx copy in the same ZIP, classified.",
+    "waivers": "Operators' waivers (hcpcs accept): a release-level rule let through for one "
+    "release file (sha256), with who, when and why.",
 }
 VIEW_COMMENTS: dict[str, str] = {
-    "codes_current": "Codes of the latest effective release; is_active = not terminated today.",
+    "code_flags": "Codes with findings or repairs, per release: has_findings, findings "
+    "('rule field=value'), repairs (field, raw_value, repaired_value, evidence).",
+    "codes_current": "Codes of the latest effective release; is_active = not terminated today; "
+    "has_findings = the gate found something wrong with the code (see findings).",
     "code_changes_decoded": "code_changes with the meaning of the action code and change type.",
     "code_pages": "Every code of every release decoded like CMS's code pages: each coded field "
-    "with its meaning (<field>_meaning). Use hcpcs_code('S2107') for one code.",
+    "with its meaning (<field>_meaning), its findings and its repairs (raw and repaired values). "
+    "Use hcpcs_code('S2107') for one code.",
 }
 
+
+FINDING_COLUMNS: dict[str, str] = {
+    "release_id": "Release the finding is in.",
+    "rule": "The gate's check that found it (see validation_results and docs/validation.md).",
+    "severity": "error (the value is wrong) or warning (a rule CMS's own releases break).",
+    "code": "The code it concerns.",
+    "field": "The field it concerns.",
+    "raw_value": "The value as the file has it (before any repair).",
+}
+REPAIR_COLUMNS: dict[str, str] = {
+    "release_id": "Release repaired.",
+    "code": "The code repaired.",
+    "field": "The field repaired.",
+    "raw_value": "The value CMS wrote (as text).",
+    "repaired_value": "The value CMS meant (as text), now in codes.",
+    "evidence": "Where the repaired value comes from (CMS's corrections).",
+    "found_value": "What the file held (as text); the repair applies only when it is raw_value.",
+    "applied": "The repair was applied.",
+}
+RECONCILIATION_COLUMNS: dict[str, str] = {
+    "release_id": "Release compared.",
+    "code": "The code that differs.",
+    "field": "The field (with [n] for an occurrence of a repeating group).",
+    "txt_value": "The value in the fixed-width TXT (the source of record), as text.",
+    "xlsx_value": "The value in CMS's xlsx copy, as text.",
+    "difference": "Class of the difference (see docs/format.md).",
+}
+WAIVER_COLUMNS: dict[str, str] = {
+    "release_id": "Release the waiver is for.",
+    "rule": "The release-level rule let through.",
+    "sha256": "The one release file (raw sha256) it applies to.",
+    "reason": "Why the operator accepted it.",
+    "accepted_by": "Who accepted it.",
+    "accepted_at": "When (UTC).",
+}
 
 HISTORY_COLUMNS: dict[str, str] = {
     "code": "HCPCS code or modifier.",
@@ -307,6 +406,11 @@ def _column_comments() -> dict[str, dict[str, str]]:
         "code_history": {**HISTORY_COLUMNS, **{k: v for k, v in codes_cols.items()
                                                 if k not in HISTORY_COLUMNS}},
         "code_changes": CHANGE_COLUMNS,
+        "findings": FINDING_COLUMNS,
+        "repairs": REPAIR_COLUMNS,
+        "reconciliation": RECONCILIATION_COLUMNS,
+        "waivers": {**WAIVER_COLUMNS,
+                    "applied": "The release is published from that file, under the waiver."},
     }
 
 

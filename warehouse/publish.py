@@ -1,10 +1,15 @@
 """Publish one release as immutable Parquet plus a manifest, written aside and renamed into place.
 
 Layout: ``<data_dir>/parquet/releases/release=<id>/{codes.parquet, rejects.parquet,
-validation.json, manifest.json}`` (paths in ``contracts.paths``; the manifest is
-``contracts.release.Manifest``). A published directory is never modified: re-publishing the same
-raw file (same sha256) is a no-op, a different file for the same id is refused (a CMS re-issue
-gets its own revision id, ``2026-Q1r2``, and supersedes the earlier one without deleting it).
+findings.parquet, repairs.parquet, reconciliation.parquet, validation.json, manifest.json}``
+(paths in ``contracts.paths``; the manifest is ``contracts.release.Manifest``). Findings are the
+gate's record-level findings, one row per code, field and raw value; repairs the entries of
+``transforms/repairs.csv`` for the release (applied or not); reconciliation every difference
+between the TXT and CMS's xlsx copy in the same ZIP (empty when there was no xlsx).
+
+A published directory is never modified: re-publishing the same raw file (same sha256) is a
+no-op, a different file for the same id is refused (a CMS re-issue gets its own revision id,
+``2026-Q1r2``, and supersedes the earlier one without deleting it).
 """
 
 from __future__ import annotations
@@ -33,9 +38,22 @@ from contracts.release import (
     release_sort_key,
 )
 from contracts.validation import GateResult
+from transforms.reconcile import RECONCILIATION_SCHEMA
+from transforms.repairs import REPAIRS_SCHEMA
 from warehouse.lock import publish_lock
 
 SCHEMA_VERSION = 1
+
+FINDINGS_SCHEMA: dict[str, pl.DataType] = {
+    "rule": pl.String(), "severity": pl.String(), "code": pl.String(), "field": pl.String(),
+    "raw_value": pl.String(),
+}
+#: The per-release tables besides codes and rejects: file name -> schema.
+EXTRA_TABLES: dict[str, dict[str, pl.DataType]] = {
+    "findings.parquet": FINDINGS_SCHEMA,
+    "repairs.parquet": REPAIRS_SCHEMA,
+    "reconciliation.parquet": RECONCILIATION_SCHEMA,
+}
 
 
 class PublishError(TerminalError, ValueError):
@@ -96,11 +114,12 @@ def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType])
         )
 
 
-def _manifest(release_id: str, tmp: Path, codes: pl.DataFrame, rejects: pl.DataFrame,
+def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
               file: ReleaseFile) -> Manifest:
+    codes, rejects = tables["codes.parquet"], tables["rejects.parquet"]
     files = {}
-    for name, rows in (("codes.parquet", codes.height), ("rejects.parquet", rejects.height),
-                       ("validation.json", None)):
+    rows_of = {name: frame.height for name, frame in tables.items()}
+    for name, rows in (*rows_of.items(), ("validation.json", None)):
         path = tmp / name
         files[name] = FileEntry(sha256=_sha256(path), bytes=path.stat().st_size, rows=rows)
     kinds = codes.group_by("kind").len()
@@ -118,6 +137,9 @@ def _manifest(release_id: str, tmp: Path, codes: pl.DataFrame, rejects: pl.DataF
             "procedures": by_kind.get("procedure", 0),
             "modifiers": by_kind.get("modifier", 0),
             "rejects": rejects.height,
+            "findings": tables["findings.parquet"].height,
+            "repairs": int(tables["repairs.parquet"]["applied"].sum()),
+            "differences": tables["reconciliation.parquet"].height,
         },
         schema_version=SCHEMA_VERSION,
         schema_fingerprint=schema_fingerprint(),
@@ -153,19 +175,28 @@ def publish_release(
     codes: pl.DataFrame,
     rejects: pl.DataFrame,
     validation: GateResult,
+    repairs: pl.DataFrame | None = None,
+    reconciliation: pl.DataFrame | None = None,
 ) -> PublishResult:
     """Write the release aside, then rename it into place; the same raw file twice is a no-op.
 
     ``file`` is the stored release file (its ``release_id`` is the id published under, its
     ``sha256`` the content identity); ``validation`` is the gate's verdict, kept as
-    ``validation.json``.
+    ``validation.json`` and (its record-level findings) ``findings.parquet``. ``codes`` are
+    published as given: repaired, when ``repairs`` says so.
     """
     release_id = file.release_id or ""
     release_key(release_id)
     if not file.sha256:
         raise PublishError(f"{release_id}: the release file has no raw sha256")
-    _check_frame("codes", codes, CODES_SCHEMA)
-    _check_frame("rejects", rejects, REJECTS_SCHEMA)
+    findings = pl.DataFrame(validation.findings(), schema=FINDINGS_SCHEMA, orient="row")
+    given = {"codes.parquet": codes, "rejects.parquet": rejects, "findings.parquet": findings,
+             "repairs.parquet": repairs, "reconciliation.parquet": reconciliation}
+    schemas = {"codes.parquet": CODES_SCHEMA, "rejects.parquet": REJECTS_SCHEMA, **EXTRA_TABLES}
+    tables = {name: pl.DataFrame(schema=schema) if given[name] is None else given[name]
+              for name, schema in schemas.items()}
+    for name, schema in schemas.items():
+        _check_frame(name.removesuffix(".parquet"), tables[name], schema)
     final = DataDir(data_dir).release(release_id)
     with publish_lock(data_dir):
         if (final / MANIFEST).exists():
@@ -181,12 +212,11 @@ def publish_release(
         _sweep_leftovers(final.parent)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".release={release_id}.tmp-"))
         try:
-            write_parquet(codes, tmp / "codes.parquet")
-            write_parquet(rejects, tmp / "rejects.parquet")
+            for name, frame in tables.items():
+                write_parquet(frame, tmp / name)
             body = json.dumps(validation.to_dict(), sort_keys=True, indent=2, default=str)
             atomic_write_bytes(tmp / "validation.json", (body + "\n").encode())
-            atomic_write_bytes(tmp / MANIFEST,
-                               _manifest(release_id, tmp, codes, rejects, file).to_json())
+            atomic_write_bytes(tmp / MANIFEST, _manifest(release_id, tmp, tables, file).to_json())
             _fsync_dir(tmp)
             os.rename(tmp, final)
             _fsync_dir(final.parent)

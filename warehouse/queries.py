@@ -23,7 +23,10 @@ def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                       AS field_changes,
                   count(x.code) FILTER (x.silent) AS silent_changes,
                   count(DISTINCT x.code) AS codes_changed,
-                  coalesce(v.warnings, 0) AS warnings
+                  coalesce(v.warnings, 0) AS warnings,
+                  r.finding_count, r.repair_count, r.difference_count,
+                  (SELECT count(*) FROM waivers w
+                   WHERE w.release_id = r.release_id AND w.sha256 = r.raw_sha256) AS waivers
            FROM releases r LEFT JOIN code_changes x USING (release_id)
            LEFT JOIN (SELECT release_id,
                              count(*) FILTER (result->>'severity' = 'warning'
@@ -32,6 +35,33 @@ def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                       FROM validation_results GROUP BY 1) v USING (release_id)
            GROUP BY ALL ORDER BY min(r.release_order)"""
     ).pl()
+
+
+def release_details(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """What ``hcpcs status`` lists under the releases: findings by rule, repairs, TXT/xlsx
+    differences by field and class, waivers."""
+    return {
+        "findings (record level: published, codes flagged in code_flags)": con.sql(
+            """SELECT release_id AS release, rule, severity, count(*) AS codes,
+                      string_agg(code || ' ' || field || '=' || raw_value, '; '
+                                 ORDER BY code) FILTER (rn <= 3) AS sample
+               FROM (SELECT *, row_number() OVER (PARTITION BY release_id, rule ORDER BY code)
+                               AS rn FROM findings)
+               GROUP BY ALL ORDER BY release, rule""").pl(),
+        "repairs (transforms/repairs.csv)": con.sql(
+            """SELECT release_id AS release, code, field, raw_value AS raw,
+                      repaired_value AS repaired, applied
+               FROM repairs ORDER BY release, code, field""").pl(),
+        "TXT vs xlsx differences": con.sql(
+            """SELECT release_id AS release, field, difference, count(*) AS codes,
+                      string_agg(code, ' ' ORDER BY code) FILTER (rn <= 3) AS sample
+               FROM (SELECT *, row_number() OVER (PARTITION BY release_id, field, difference
+                                                  ORDER BY code) AS rn FROM reconciliation)
+               GROUP BY ALL ORDER BY release, field, difference""").pl(),
+        "waivers": con.sql(
+            """SELECT release_id AS release, rule, left(sha256, 12) AS sha256, accepted_by,
+                      accepted_at, reason, applied FROM waivers ORDER BY accepted_at""").pl(),
+    }
 
 
 def changes_by_type(con: duckdb.DuckDBPyConnection, release_ids: list[str]) -> dict[str, int]:
