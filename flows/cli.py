@@ -334,6 +334,9 @@ def _page_lines(page: dict[str, Any]) -> list[str]:
         if value is None or value == "":
             continue
         lines.append(f"{col:<26} {value!s:<12} {meaning}" if meaning else f"{col:<26} {value}")
+    lines += [f"{'finding':<26} {f}" for f in page.get("findings") or []]
+    lines += [f"{'repaired ' + r['field']:<26} {r['raw_value']} -> {r['repaired_value']} "
+              f"({r['evidence']})" for r in page.get("repairs") or []]
     return lines
 
 

@@ -84,6 +84,22 @@ def test_shifted_asc_copy_publishes_repaired_from_the_table(tmp_path, shifted, m
     # 3 per shifted code, plus the 6 CMS warnings of the 2019 file it was built from
     assert query(data_dir, """SELECT finding_count, repair_count FROM releases""") == [(21, 10)]
     assert query(data_dir, "SELECT count(*) FROM codes_current WHERE has_findings") == [(11,)]
+    from flows.cli import app
+    from tests.test_flows import runner
+
+    out = runner.invoke(app, ["code", "C9488", "--data-dir", str(data_dir)]).stdout
+    page = [line.strip() for line in out.splitlines()]
+    assert ["asc_group", "YY"] in [line.split()[:2] for line in page]  # the repaired value
+    assert [line.split(" (")[0] for line in page if line.startswith(("finding", "repaired"))] == [
+        "finding                    asc_fields_shifted asc_group=20",
+        "finding                    asc_group_in_domain asc_group=20",
+        "finding                    dates_valid asc_effective_date=170401",
+        "repaired asc_effective_date 170401 -> 20170401",
+        "repaired asc_group         20 -> YY"]
+    code, status = hcpcs("status", "--data-dir", str(data_dir))
+    assert [(r["code"], r["field"], r["raw"], r["repaired"])
+            for r in status["details"]["repairs (transforms/repairs.csv)"]][:2] == [
+        ("C9488", "asc_effective_date", "170401", "20170401"), ("C9488", "asc_group", "20", "YY")]
 
 
 def test_shifted_asc_copy_without_a_repair_entry_still_publishes(tmp_path, shifted, monkeypatch):

@@ -17,6 +17,7 @@ import polars as pl
 from contracts.errors import TerminalError
 from contracts.layout import FIELDS, Field
 from contracts.release import ReleaseIdError, quarter_of
+from transforms.fixed_width import typed_text
 
 SHIPPED_REPAIRS = Path(__file__).with_name("repairs.csv")
 _COLUMNS = ["release", "code", "field", "raw_value", "repaired_value", "evidence"]
@@ -31,15 +32,6 @@ REPAIRS_SCHEMA: dict[str, pl.DataType] = {
 
 class RepairsTableError(TerminalError, ValueError):
     """The repairs table cannot be trusted (bad column, field, release or value); names the row."""
-
-
-def _typed(f: Field, text: pl.Expr) -> pl.Expr:
-    """Text as the field's type, null when it is not one (the parser's own rules)."""
-    if f.type == "date":
-        return text.str.strptime(pl.Date, "%Y%m%d", strict=False)
-    if f.type == "int":
-        return text.str.strip_chars().cast(pl.Int16, strict=False)
-    return text
 
 
 def _as_text(f: Field) -> pl.Expr:
@@ -80,7 +72,7 @@ def read_repairs(path: str | Path | None = None) -> pl.DataFrame:
         f = FIELDS.get(row["field"])
         if f is None or f.occurs != 1 or f.type in ("code", "sequence", "record_id", "filler"):
             raise RepairsTableError(f"{where}: {row['field']!r} is not a single-valued data field")
-        if pl.select(_typed(f, pl.lit(row["repaired_value"]))).item() is None:
+        if pl.select(typed_text(f, pl.lit(row["repaired_value"]))).item() is None:
             raise RepairsTableError(
                 f"{where}: repaired value {row['repaired_value']!r} is not a valid {f.type}")
     return table
@@ -104,7 +96,7 @@ def apply_repairs(codes: pl.DataFrame, release_id: str,
         fixed = dict(zip(fixes["code"], fixes["repaired_value"], strict=True))
         hit = pl.col("code").is_in(list(fixed))
         codes = codes.with_columns(
-            pl.when(hit).then(_typed(f, pl.col("code").replace_strict(fixed, default=None)))
+            pl.when(hit).then(typed_text(f, pl.col("code").replace_strict(fixed, default=None)))
             .otherwise(pl.col(f.name)).alias(f.name),
             pl.when(hit).then(_without(f.name)).otherwise(pl.col("unparsed_values"))
             .alias("unparsed_values"),
