@@ -24,13 +24,16 @@ RUNS = 7
 
 def test_gate_on_real_2019(real_parsed) -> None:
     codes, previous = real_parsed["2019-Q1"].codes, real_parsed["2017-Q1"].codes
-    result = run_gate(codes, previous=previous, release_id="2019-Q1")  # warm-up
+    rejects = real_parsed["2019-Q1"].rejects
+    result = run_gate(codes, rejects=rejects, previous=previous, release_id="2019-Q1")  # warm-up
     assert result.passed
-    whole = _median(lambda: run_gate(codes, previous=previous, release_id="2019-Q1"), RUNS)
-    checks = all_checks(GateSettings(), previous.height)
+    whole = _median(lambda: run_gate(codes, rejects=rejects, previous=previous,
+                                     release_id="2019-Q1"), RUNS)
+    checks = all_checks(GateSettings(), previous.height, codes.height)
     derived = {b: derived_columns(checks, b) for b in ("codes", "previous")}
     frames = {"codes": codes_frame(codes, derived["codes"], previous),
-              "previous": previous_frame(codes, previous, derived["previous"])}
+              "previous": previous_frame(codes, previous, derived["previous"]),
+              "rejects": rejects}
     prepare = _median(lambda: codes_frame(codes, derived["codes"], previous), RUNS)
     ctx = gx_context()
 
