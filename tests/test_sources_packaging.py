@@ -263,6 +263,16 @@ def test_the_stored_copy_of_a_workbook_is_still_a_workbook(cms_dir: Path, workbo
     assert read_release_file(legacy.path).name == f"{legacy.sha256}.xls"
 
 
+def test_a_catalog_gives_a_workbook_its_release_explicitly(cms_dir: Path, tmp_path) -> None:
+    """The release id can be given rather than read off a name: a catalog's release,url line."""
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(f"release,url\n2020-Q4,{cms_dir / '2020-Q3-july/anweb.xlsx'}\n")
+    (offered,) = resolve_source(str(catalog), tmp_path)
+    stored = fetch(offered.source_url, RawStore(tmp_path / "raw"), release=offered.release_id)
+    assert (offered.release_id, stored.release_id, stored.member_name) == (
+        "2020-Q4", "2020-Q4", "anweb.xlsx")
+
+
 def test_a_transaction_report_is_never_fetched_as_a_release(cms_dir: Path, tmp_path) -> None:
     store = RawStore(tmp_path / "raw")
     with pytest.raises(FetchError, match=r"trans_alpha\.xlsx is a workbook, but not an ANWEB data"):
