@@ -38,9 +38,9 @@ _COMPARED = [f for f in DATA_FIELDS if f.name != "code"]  # the code is the key
 _LABELS = [label for f in _COMPARED for label in occurrence_labels(f)]
 
 
-def _as_text(codes: pl.DataFrame) -> pl.DataFrame:
-    """(code, field, value): every compared field occurrence of every code as text; a value that
-    could not be typed as its raw text."""
+def field_texts(codes: pl.DataFrame) -> pl.DataFrame:
+    """(code, field, value): every compared field occurrence of every code as the text the file
+    had (a date as ``YYYYMMDD``; a value that could not be typed as its raw text)."""
     columns = {}
     for f in _COMPARED:
         for i, label in enumerate(occurrence_labels(f)):
@@ -63,7 +63,9 @@ def _as_text(codes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _collapsed(text: pl.Expr) -> pl.Expr:
+def collapsed(text: pl.Expr) -> pl.Expr:
+    """Text with every run of white space one space, ends trimmed: how CMS's re-wrapped
+    descriptions compare (a re-wrap is not a difference, nor a change)."""
     return text.str.replace_all(r"\s+", " ").str.strip_chars()
 
 
@@ -71,7 +73,7 @@ def reconcile(record: pl.DataFrame, cross_check: pl.DataFrame) -> pl.DataFrame:
     """Every (code, field) where the TXT's frame ``record`` and the xlsx's ``cross_check``
     disagree, with both values as text and the class of the difference; sorted by code, then
     field in layout order."""
-    txt, xlsx = _collapsed(pl.col("txt_value")), _collapsed(pl.col("xlsx_value"))
+    txt, xlsx = collapsed(pl.col("txt_value")), collapsed(pl.col("xlsx_value"))
     difference = (
         pl.when(pl.col("xlsx_value").is_null())
         .then(pl.lit("blank_in_xlsx"))
@@ -84,9 +86,9 @@ def reconcile(record: pl.DataFrame, cross_check: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("value_differs"))
     )
     values = (
-        _as_text(record)
+        field_texts(record)
         .rename({"value": "txt_value"})
-        .join(_as_text(cross_check).rename({"value": "xlsx_value"}), on=["code", "field"])
+        .join(field_texts(cross_check).rename({"value": "xlsx_value"}), on=["code", "field"])
         .filter(pl.col("txt_value").ne_missing(pl.col("xlsx_value")))
         .with_columns(difference=difference)
     )

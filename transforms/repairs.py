@@ -15,9 +15,10 @@ from pathlib import Path
 import polars as pl
 
 from contracts.errors import TerminalError
-from contracts.layout import FIELDS, Field
+from contracts.layout import FIELDS
 from contracts.release import ReleaseIdError, quarter_of
 from transforms.fixed_width import typed_text
+from transforms.reconcile import field_texts
 
 SHIPPED_REPAIRS = Path(__file__).with_name("repairs.csv")
 _COLUMNS = ["release", "code", "field", "raw_value", "repaired_value", "evidence"]
@@ -32,20 +33,6 @@ REPAIRS_SCHEMA: dict[str, pl.DataType] = {
 
 class RepairsTableError(TerminalError, ValueError):
     """The repairs table cannot be trusted (bad column, field, release or value); names the row."""
-
-
-def _as_text(f: Field) -> pl.Expr:
-    """A field's value as the text it had in the file: typed values back in their file form, and
-    for a value that could not be typed, its raw text from ``unparsed_values``."""
-    value = pl.col(f.name)
-    if f.type == "date":
-        value = value.dt.strftime("%Y%m%d")
-    elif f.type == "int":
-        value = value.cast(pl.String)
-    raw = pl.col("unparsed_values").list.eval(
-        pl.element().filter(pl.element().struct.field("field") == f.name)
-        .struct.field("value")).list.first()
-    return pl.coalesce(value, raw)
 
 
 def _without(name: str) -> pl.Expr:
@@ -86,9 +73,8 @@ def apply_repairs(codes: pl.DataFrame, release_id: str,
     the returned frame instead)."""
     quarter = pl.col("release").str.extract(r"^(\d{4}-Q[1-4])")
     entries = table.filter(quarter == quarter_of(release_id)).drop("release")
-    found = codes.select("code", *(_as_text(FIELDS[n]).alias(n)
-                                   for n in entries["field"].unique().sort()))
-    found = found.unpivot(index="code", variable_name="field", value_name="found_value")
+    found = field_texts(codes).filter(pl.col("field").is_in(entries["field"].implode()))
+    found = found.rename({"value": "found_value"})
     report = entries.join(found, on=["code", "field"], how="left").with_columns(
         applied=pl.col("found_value").eq_missing(pl.col("raw_value")))
     for name, fixes in report.filter("applied").group_by("field", maintain_order=True):
