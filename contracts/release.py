@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -189,6 +189,9 @@ class Manifest:
     schema_fingerprint: str
     pipeline_version: str
     files: dict[str, FileEntry] = field(default_factory=dict)
+    content_sha256: str | None = None
+    """sha256 of the published codes' content, whatever file or ZIP they came from (see
+    ``warehouse.identity.content_sha256``); None in manifests written before it existed."""
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), sort_keys=True, indent=2) + "\n").encode()
@@ -199,7 +202,9 @@ class Manifest:
         try:
             doc: dict[str, Any] = json.loads(text)
             names = {f.name for f in fields(cls)}
-            missing = sorted(names - set(doc))
+            required = {f.name for f in fields(cls)
+                        if f.default is MISSING and f.default_factory is MISSING}
+            missing = sorted(required - set(doc))
             if missing:
                 raise ValueError(f"missing {', '.join(missing)}")
             doc = {k: v for k, v in doc.items() if k in names}

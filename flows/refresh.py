@@ -4,8 +4,10 @@ Both run the same three phases:
 
 1. discover what the source offers, and fetch every release into the raw store (a release that
    cannot be fetched is reported and skipped);
-2. in release order, for each release not already published with the same sha256:
-   parse -> validate (with the operators' waivers) -> repair -> reconcile -> publish; a release
+2. in release order, for each release file not already published (same sha256) nor superseded
+   by a newer published revision of its quarter (``warehouse.identity``), under an id no other
+   published file uses: parse -> skip if the same content is published (a duplicate) ->
+   validate (with the operators' waivers) -> repair -> reconcile -> publish; a release
    refused by a release-level rule, or that fails any step, is reported and never published, and
    the releases after it still go on (validation compares with what *is* published);
 3. rebuild history once, if anything was published (``backfill`` always rebuilds).
@@ -30,6 +32,7 @@ from contracts.validation import ExpectationOutcome
 from flows import tasks
 from flows.progress import reporter
 from flows.summary import ReleaseOutcome, RunSummary
+from warehouse import identity
 from warehouse import publish as pub
 from warehouse.history import database_is_current
 from warehouse.lock import publish_lock
@@ -45,9 +48,8 @@ def _fetch_all(source: str, data_dir: Path, settings: Settings,
                outcomes: list[ReleaseOutcome]) -> list[ReleaseFile]:
     """Every release file the source offers (within ``releases``) into the raw store, oldest
     release first; a source or file that fails becomes a failed outcome."""
-    retry = {"retry_delay_seconds": settings.fetch.retry_delay_seconds}
     try:
-        entries = tasks.discover_releases.with_options(**retry)(source, data_dir)
+        entries = tasks.discover_releases(source, data_dir)
     except Exception as exc:
         outcomes.append(ReleaseOutcome("?", "failed", source_url=source, stage="discover",
                                        message=_error_text(exc)))
@@ -60,11 +62,10 @@ def _fetch_all(source: str, data_dir: Path, settings: Settings,
     progress = reporter()
     progress.releases(len(entries), "fetching")
     fetched = []
-    fetch_release = tasks.fetch_release.with_options(**retry)
     for entry in entries:
         progress.release(entry.release_id or entry.source_url, "downloading")
         try:
-            fetched.append(fetch_release(entry, data_dir, settings.fetch))
+            fetched.append(tasks.fetch_release(entry, data_dir, settings.fetch))
         except Exception as exc:
             outcomes.append(ReleaseOutcome(entry.release_id or "?", "failed",
                                            source_url=entry.source_url, stage="fetch",
@@ -81,7 +82,9 @@ def _finding(outcome: ExpectationOutcome) -> str:
 
 
 def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutcome:
-    """parse -> validate -> publish one fetched release; any failure is the outcome, not a crash."""
+    """parse -> validate -> publish one fetched release; any failure is the outcome, not a crash.
+
+    ``f.release_id`` is the id it publishes under (``warehouse.identity``)."""
     release_id = f.release_id or "?"
     out = ReleaseOutcome(release_id, "failed", source_url=f.source_url, sha256=f.sha256)
     progress = reporter()
@@ -92,6 +95,13 @@ def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutco
         kinds = dict(parsed.codes.group_by("kind").len().iter_rows())
         out.codes, out.rejects = parsed.codes.height, parsed.rejects.height
         out.procedures, out.modifiers = kinds.get("procedure", 0), kinds.get("modifier", 0)
+        content = identity.content_sha256(parsed.codes)
+        same = identity.duplicate_of(content, release_id, pub.published_releases(data_dir))
+        if same is not None:
+            out.status, out.stage = "duplicate", ""
+            out.message = (f"same content as the published {same.release_id} "
+                           f"({same.member_name}); not published again")
+            return out
         out.stage = "validate"
         progress.release(release_id, "validating")
         gate = tasks.validate_release(f, parsed, data_dir, settings.gate)
@@ -114,7 +124,7 @@ def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutco
         out.differences = 0 if reconciliation is None else reconciliation.height
         out.stage = "publish"
         progress.release(release_id, "publishing")
-        tasks.publish_release(f, parsed, codes, gate, repairs, reconciliation, data_dir)
+        tasks.publish_release(f, parsed, codes, gate, repairs, reconciliation, content, data_dir)
     except Exception as exc:
         out.message = _error_text(exc)
         return out
@@ -151,17 +161,20 @@ def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild:
                          flow_run_id=str(flow_run.get_id() or ""))
     with publish_lock(data_dir):  # one run at a time per data directory
         fetched = _fetch_all(source, data_dir, settings, releases, summary.releases)
-        todo = [f for f in fetched
-                if not pub.is_published(data_dir, f.release_id or "", f.sha256)]
-        summary.releases += [ReleaseOutcome(f.release_id or "?", "unchanged",
-                                            source_url=f.source_url, sha256=f.sha256)
-                             for f in fetched if f not in todo]
-        reporter().releases(len(todo), "processing")
-        for f in todo:
-            outcome = _process(f, data_dir, settings)
+        reporter().releases(len(fetched), "processing")
+        for f in fetched:  # identified one by one: each publish changes what the next one is
+            known = identity.identify(f, pub.published_releases(data_dir))
+            if known.verdict == "new":
+                outcome = _process(known.file, data_dir, settings)
+            else:
+                outcome = ReleaseOutcome(known.file.release_id or "?", known.verdict,
+                                         source_url=f.source_url, sha256=f.sha256,
+                                         message=known.reason)
             summary.releases.append(outcome)
-            logger.log(40 if outcome.status == "failed" else 20, "%s %s%s", f.release_id,
-                       outcome.status, f": {outcome.message}" if outcome.message else "")
+            if outcome.status != "unchanged":
+                logger.log(40 if outcome.status == "failed" else 20, "%s %s%s",
+                           outcome.release_id, outcome.status,
+                           f": {outcome.message}" if outcome.message else "")
             reporter().advance()
         published_now = [r.release_id for r in summary.releases if r.status == "published"]
         if published_now or ((always_rebuild or not database_is_current(data_dir))

@@ -3,7 +3,8 @@
 Starting Prefect's local server costs 10-20 s here, more than a whole demo refresh. When the
 source is a local kind (``sources.registry``: demo, a folder, a file, a local catalog) whose every
 file is on disk and already published with the same sha256, ``hcpcs run`` can say "nothing new"
-at once: the flow would only have confirmed it. Any other case (a URL, an unknown or changed file,
+at once: the flow would only have confirmed it (files superseded by a published newer revision
+count as nothing new too, as in the flow). Any other case (a URL, an unknown or changed file,
 no database) runs the flow.
 """
 
@@ -20,6 +21,7 @@ from sources.rawstore import RawStore, sha256_file
 from sources.registry import source_kind
 from warehouse import publish as pub
 from warehouse.history import database_is_current
+from warehouse.identity import identify
 
 
 def nothing_new(source: str, data_dir: Path) -> RunSummary | None:
@@ -38,13 +40,16 @@ def nothing_new(source: str, data_dir: Path) -> RunSummary | None:
     if not files or not all(f is not None and f.is_file() for f in files):
         return None
     stored = {z.sha256: z for z in RawStore(paths.raw).list()}
+    published = pub.published_releases(paths.root)
     outcomes = []
     for path in files:
         z = stored.get(sha256_file(path))
-        if z is None or not pub.is_published(paths.root, z.release_id or "", z.sha256):
+        known = identify(z, published) if z is not None else None
+        if known is None or known.verdict == "new":
             return None
-        outcomes.append(ReleaseOutcome(z.release_id or "?", "unchanged", source_url=str(path),
-                                       sha256=z.sha256))
+        outcomes.append(ReleaseOutcome(known.file.release_id or "?", known.verdict,
+                                       source_url=str(path), sha256=z.sha256,
+                                       message=known.reason))
     summary = RunSummary("refresh", source, str(paths.root), started,
                          finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
                          releases=sorted(outcomes, key=lambda r: r.release_id),

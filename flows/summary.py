@@ -15,7 +15,9 @@ from typing import Literal
 from contracts.files import atomic_write_bytes
 from contracts.paths import DataDir
 
-Status = Literal["published", "unchanged", "failed"]
+#: published; unchanged (these bytes are published already); superseded (a newer revision of the
+#: quarter is published); duplicate (the same content is published under another id); failed.
+Status = Literal["published", "unchanged", "superseded", "duplicate", "failed"]
 
 # Exit codes of `hcpcs run` / `hcpcs backfill`, so a script can tell the three outcomes apart.
 EXIT_PUBLISHED = 0
@@ -25,7 +27,8 @@ EXIT_NOTHING_NEW = 3
 
 @dataclass
 class ReleaseOutcome:
-    """One release of the run: published, already published (same sha256), or failed at a stage."""
+    """One release of the run: published, not published on purpose (unchanged, superseded,
+    duplicate: ``message`` says why), or failed at a stage."""
 
     release_id: str
     status: Status
@@ -104,8 +107,10 @@ class RunSummary:
                 )
                 out.extend(f"               waived {w}" for w in r.waived)
                 out.extend(f"               finding {w}" for w in r.findings)
-            else:
+            elif r.status == "unchanged":
                 out.append(f"  {r.release_id:<10} unchanged (already published, same sha256)")
+            else:
+                out.append(f"  {r.release_id:<10} {r.status}: {r.message}")
         if self.changes_by_type:
             pairs = ", ".join(f"{k} {v:,}" for k, v in sorted(self.changes_by_type.items()))
             out.append(f"changes in the releases published now: {pairs}")

@@ -1,11 +1,9 @@
 """Prefect tasks: each wraps one step of ``sources``, ``transforms``, ``expectations`` or
 ``warehouse`` and adds only what orchestration owns (retries, caching, names).
 
-- Retries only where waiting can help: discovery and download, and only for transient failures
-  (``HcpcsError.transient``: timeouts, resets, 5xx, 429); a 404 or a file that is not a release
-  fails at once. The download itself already retries each request with backoff; the task retry
-  (after ``FetchSettings.retry_delay_seconds``, set per run with ``with_options``) covers longer
-  outages.
+- No task-level retries: a download retries each request itself (backoff, ``Retry-After``) within
+  one wall-clock budget (``FetchSettings``), so a failing source costs that budget and no more;
+  a retry of the whole task on top would multiply it.
 - Caching keyed on content: a parse is cached by the raw file's sha256 and the parser's own
   source, so re-running a release (e.g. after its validation failed) skips the parse.
 - No caching of fetch, validate, repair, reconcile, publish or rebuild: they read or change
@@ -24,7 +22,6 @@ from prefect.cache_policies import NO_CACHE
 
 import transforms
 from contracts import layout
-from contracts.errors import HcpcsError
 from contracts.paths import DataDir
 from contracts.release import ReleaseFile
 from contracts.settings import FetchSettings, GateSettings
@@ -42,20 +39,13 @@ from warehouse.history import RebuildSummary, rebuild
 from warehouse.waivers import read_waivers
 
 
-def transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a task only when it failed on a transient error."""
-    exc = state.result(raise_on_failure=False)
-    return isinstance(exc, HcpcsError) and exc.transient
-
-
-@task(name="discover", retries=1, retry_condition_fn=transient_only, cache_policy=NO_CACHE)
+@task(name="discover", cache_policy=NO_CACHE)
 def discover_releases(source: str, data_dir: Path) -> list[ReleaseFile]:
     """What the source offers: the demo quarters, CMS's catalog, a folder, a file or a URL."""
     return resolve_source(source, Path(data_dir))
 
 
-@task(name="fetch", task_run_name="fetch {offered.source_url}", retries=1,
-      retry_condition_fn=transient_only, cache_policy=NO_CACHE)
+@task(name="fetch", task_run_name="fetch {offered.source_url}", cache_policy=NO_CACHE)
 def fetch_release(offered: ReleaseFile, data_dir: Path, settings: FetchSettings) -> ReleaseFile:
     """Download (or copy) one release into the raw store; the same bytes twice are a no-op."""
     return fetch(offered.source_url, RawStore(DataDir(data_dir).raw),
@@ -120,12 +110,13 @@ def reconcile_release(file: ReleaseFile, codes: pl.DataFrame) -> pl.DataFrame | 
 @task(name="publish", task_run_name="publish {file.release_id}", cache_policy=NO_CACHE)
 def publish_release(file: ReleaseFile, parsed: ParseResult, codes: pl.DataFrame,
                     validation: GateResult, repairs: pl.DataFrame,
-                    reconciliation: pl.DataFrame | None,
+                    reconciliation: pl.DataFrame | None, content_sha256: str,
                     data_dir: Path) -> published.PublishResult:
     """Write the release's Parquet files and manifest aside, then rename them into place."""
     return published.publish_release(Path(data_dir), file=file, codes=codes,
                                      rejects=parsed.rejects, validation=validation,
-                                     repairs=repairs, reconciliation=reconciliation)
+                                     repairs=repairs, reconciliation=reconciliation,
+                                     content_sha256=content_sha256)
 
 
 @task(name="rebuild-history", cache_policy=NO_CACHE)

@@ -141,17 +141,6 @@ def test_deployment_registers_with_its_schedule() -> None:
     assert stored.parameters == {"source": "cms", "data_dir": "/srv/hcpcs"}
 
 
-def test_only_network_failures_are_retried() -> None:
-    from prefect.states import Failed
-
-    from flows.tasks import transient_only
-    from sources.fetch import FetchError
-
-    assert transient_only(None, None, Failed(data=FetchError("503", transient=True)))
-    assert not transient_only(None, None, Failed(data=FetchError("404 Not Found")))
-    assert not transient_only(None, None, Failed(data=ValueError("bad input")))
-
-
 def edit_data_member(zip_path: Path, out: Path, edit: Callable[[bytes], bytes]) -> None:
     """A copy of a release ZIP whose fixed-width data member is ``edit``ed."""
     with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(out, "w") as dst:

@@ -115,7 +115,7 @@ def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType])
 
 
 def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
-              file: ReleaseFile) -> Manifest:
+              file: ReleaseFile, content_sha256: str | None) -> Manifest:
     codes, rejects = tables["codes.parquet"], tables["rejects.parquet"]
     files = {}
     rows_of = {name: frame.height for name, frame in tables.items()}
@@ -145,6 +145,7 @@ def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
         schema_fingerprint=schema_fingerprint(),
         pipeline_version=pipeline_version(),
         files=files,
+        content_sha256=content_sha256,
     )
 
 
@@ -177,13 +178,16 @@ def publish_release(
     validation: GateResult,
     repairs: pl.DataFrame | None = None,
     reconciliation: pl.DataFrame | None = None,
+    content_sha256: str | None = None,
 ) -> PublishResult:
     """Write the release aside, then rename it into place; the same raw file twice is a no-op.
 
     ``file`` is the stored release file (its ``release_id`` is the id published under, its
     ``sha256`` the content identity); ``validation`` is the gate's verdict, kept as
     ``validation.json`` and (its record-level findings) ``findings.parquet``. ``codes`` are
-    published as given: repaired, when ``repairs`` says so.
+    published as given: repaired, when ``repairs`` says so. ``content_sha256`` is the parsed
+    content's identity (``warehouse.identity``), kept in the manifest so the same content is never
+    published twice.
     """
     release_id = file.release_id or ""
     release_key(release_id)
@@ -216,7 +220,8 @@ def publish_release(
                 write_parquet(frame, tmp / name)
             body = json.dumps(validation.to_dict(), sort_keys=True, indent=2, default=str)
             atomic_write_bytes(tmp / "validation.json", (body + "\n").encode())
-            atomic_write_bytes(tmp / MANIFEST, _manifest(release_id, tmp, tables, file).to_json())
+            manifest = _manifest(release_id, tmp, tables, file, content_sha256)
+            atomic_write_bytes(tmp / MANIFEST, manifest.to_json())
             _fsync_dir(tmp)
             os.rename(tmp, final)
             _fsync_dir(final.parent)
@@ -224,12 +229,6 @@ def publish_release(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return PublishResult(release_id, final, "published")
-
-
-def is_published(data_dir: Path, release_id: str, sha256: str) -> bool:
-    """True if ``release_id`` is published from exactly these raw bytes."""
-    path = DataDir(data_dir).release(release_id)
-    return (path / MANIFEST).exists() and read_manifest(path).raw_sha256 == sha256
 
 
 def published_releases(data_dir: Path) -> list[Manifest]:
