@@ -5,6 +5,10 @@ CMS has rebuilt its site several times (``/Medicare/Coding/HCPCSReleaseCodeSets/
 never by page structure: any URL-like token ending in ``.zip`` (in an attribute, quoted or not, in
 inline JSON, in text) whose name ``release_from_name`` recognises. Relative links are resolved
 against the page, ``&amp;`` and ``\\/`` escapes are undone, case does not matter.
+
+Discovery keeps the fetch's limits: every page is read by ``http_get``, and all the pages of one
+discovery share one deadline, ``max_total_seconds``. Credentials in the page URL (or a link) are
+kept for the download (``contracts.urls.strip_credentials``); the links returned are redacted.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import html
 import io
 import re
+import time
 from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
 from contracts.release import ReleaseFile, release_from_name, sort_files
 from contracts.settings import FetchSettings
-from sources.fetch import http_get
+from contracts.urls import strip_credentials
+from sources.fetch import FetchError, http_get
 
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 MAX_FOLLOWED_PAGES = 40
@@ -60,10 +66,17 @@ def _page_links(html_text: str, base_url: str) -> list[str]:
     ]
 
 
-def _get_page(url: str, settings: FetchSettings) -> str:
+def _get_page(url: str, settings: FetchSettings, deadline: float) -> str:
+    """The text of one page, within what is left of the discovery's deadline."""
+    if time.monotonic() >= deadline:
+        raise FetchError(
+            f"{url}: not read: discovery passed its {settings.max_total_seconds:g} s time limit "
+            f"(HCPCS_FETCH_MAX_TOTAL_SECONDS)",
+            transient=True,
+        )
     sink = io.BytesIO()
     page = replace(settings, max_bytes=MAX_PAGE_BYTES, max_attempts=min(settings.max_attempts, 3))
-    http_get(url, sink, settings=page)
+    http_get(url, sink, settings=page, deadline_at=deadline)
     return sink.getvalue().decode("utf-8", errors="replace")
 
 
@@ -73,13 +86,15 @@ def discover(page_url: str, *, settings: FetchSettings | None = None) -> list[Re
     Raises ``FetchError`` when a page cannot be read: a silent gap would look like "no release".
     """
     settings = settings or FetchSettings()
-    first = _get_page(page_url, settings)
-    links = extract_release_links(first, page_url)
+    deadline = time.monotonic() + settings.max_total_seconds
+    page_url = strip_credentials(page_url)
+    first = _get_page(page_url, settings, deadline)
+    links = [strip_credentials(u) for u in extract_release_links(first, page_url)]
     seen = {page_url}
-    for page in _page_links(first, page_url)[:MAX_FOLLOWED_PAGES]:
+    for page in map(strip_credentials, _page_links(first, page_url)[:MAX_FOLLOWED_PAGES]):
         if page in seen:
             continue
         seen.add(page)
-        found = extract_release_links(_get_page(page, settings), page)
-        links += [u for u in found if u not in links]
+        found = extract_release_links(_get_page(page, settings, deadline), page)
+        links += [u for u in map(strip_credentials, found) if u not in links]
     return sort_files([ReleaseFile(release_from_name(u), u) for u in links])

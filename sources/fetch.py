@@ -6,17 +6,34 @@ file a user handed over (the ``.txt``, or an ANWEB ``.xlsx`` / ``.xls`` workbook
 they moved in (``RawStore.add``). Anything else ends in ``FetchError`` naming the URL, the attempts
 made and the cause, with the store unchanged.
 
-Transient failures (connection errors, timeouts, a body cut short, HTTP 5xx and 429) are retried
-with exponential backoff and jitter, honouring ``Retry-After``, within ``max_attempts`` and
-``max_total_seconds``; other 4xx are final. ETag / Last-Modified from the last download of a URL are
-sent back (If-None-Match / If-Modified-Since), and a 304 means "unchanged".
+Time: fetching one URL has one wall-clock deadline, ``max_total_seconds`` from the start, for
+every attempt and wait. It is enforced twice: every timeout httpx gets (connect, each read) is
+capped by the time left, and when the deadline passes a timer shuts the connection's socket down,
+so a read blocked on a stalled server returns at once; the body is read as bytes arrive, so a
+server that drips bytes is cut off too. (Name resolution cannot be interrupted: the system
+resolver's own timeouts bound it.)
+
+Transient failures (connection refused, timeouts, a body cut short, HTTP 5xx and 429) are retried
+with exponential backoff and jitter, honouring ``Retry-After``, within ``max_attempts`` and the
+deadline; other 4xx are final. A host that does not resolve, or a network with no route to it, is
+not retried (``UnreachableError``): seconds of waiting do not bring a network back, and a run
+offline should say so at once. ETag / Last-Modified from the last download of a URL are sent back
+(If-None-Match / If-Modified-Since), and a 304 means "unchanged".
+
+Credentials: a ``https://user:password@host/...`` URL is redacted (``contracts.urls``) before
+anything is stored or raised; the userinfo goes as HTTP basic auth to that origin only (httpx drops
+it on a redirect to another host).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import random
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -36,6 +53,7 @@ from contracts.release import (
     validate_release_id,
 )
 from contracts.settings import FetchSettings
+from contracts.urls import credentials_for, redact_text, request_url, strip_credentials
 from sources.archive import (
     MAX_MEMBER_BYTES,
     ArchiveError,
@@ -63,8 +81,95 @@ class FetchError(HcpcsError, RuntimeError):
     """
 
     def __init__(self, message: str, *, transient: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(redact_text(message))
         self.transient = transient
+
+
+class UnreachableError(FetchError):
+    """The host does not resolve, or the network has no route to it: the machine is probably
+    offline. Not retried; a run that meets it can stop trying the same host."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
+
+
+# Connection failures that mean "no network here", not "the server is down".
+_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH}
+
+
+class _Deadline:
+    """The wall-clock limit of one ``http_get``: caps each timeout by the time left, and when it
+    passes shuts down every socket the fetch opened (found through httpcore's ``trace``
+    extension), which wakes a read blocked in another thread."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.passed = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.passed or self.left() <= 0
+
+    def timeout(self, per_step: float) -> httpx.Timeout:
+        """``per_step`` for connecting and each read, but never past the deadline."""
+        return httpx.Timeout(max(0.01, min(per_step, self.left())))
+
+    def trace(self, event: str, info: dict) -> None:
+        """httpcore's trace hook: note each new connection's socket."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            with self._lock:
+                self._sockets.append(sock)
+                if self.passed:
+                    _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also for a TLS socket: it must not touch the TLS state.
+    with contextlib.suppress(OSError):  # already closed
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it (httpx -> httpcore -> the socket's ``OSError``)."""
+    out = [exc]
+    while (cause := out[-1].__cause__ or out[-1].__context__) is not None and cause not in out:
+        out.append(cause)
+    return out
+
+
+def _unreachable(exc: httpx.ConnectError) -> str | None:
+    """The plain-words cause when a connection failed for want of a network, else None."""
+    host = exc.request.url.host  # after a redirect, the host that failed
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve host {host} ({cause.strerror}): no network, or no such host"
+        if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
+            return f"network unreachable: no route to host {host} ({cause.strerror})"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 class _Retry(Exception):
@@ -77,6 +182,14 @@ class _Retry(Exception):
 
 class _Final(Exception):
     """A failure that another attempt cannot fix."""
+
+
+class _Unreachable(Exception):
+    """No network to the host: not retried."""
+
+
+class _OutOfTime(Exception):
+    """The deadline passed during an attempt."""
 
 
 @dataclass(frozen=True)
@@ -107,16 +220,23 @@ def _stream(
     headers: dict[str, str],
     sink: BinaryIO,
     *,
-    max_bytes: int,
-    deadline: float,
+    settings: FetchSettings,
+    deadline: _Deadline,
     progress: Progress | None,
 ) -> _Reply:
-    """One GET of ``url`` into ``sink`` (rewound first); raises ``_Retry`` or ``_Final``."""
+    """One GET of ``url`` into ``sink`` (rewound first); raises ``_Retry``, ``_Final``,
+    ``_Unreachable`` or ``_OutOfTime``."""
     sink.seek(0)
     sink.truncate()
-    digest = hashlib.sha256()
+    digest, done, max_bytes = hashlib.sha256(), 0, settings.max_bytes
     try:
-        with client.stream("GET", url, headers=headers) as r:
+        with client.stream(
+            "GET",
+            url,
+            headers=headers,
+            timeout=deadline.timeout(settings.timeout),
+            extensions={"trace": deadline.trace},
+        ) as r:
             if r.status_code == 429 or r.status_code >= 500:
                 wait = _retry_after(r.headers.get("retry-after"))
                 raise _Retry(f"HTTP {r.status_code} {r.reason_phrase}", wait)
@@ -126,17 +246,18 @@ def _stream(
             total = int(declared) if declared and declared.isdigit() else None
             if total is not None and total > max_bytes:
                 raise _Final(f"server announces {total:,} bytes, over the {max_bytes:,}-byte cap")
-            done = 0
-            for chunk in r.iter_raw(CHUNK):
+            for chunk in r.iter_raw():  # as the bytes arrive, however few
                 done += len(chunk)
                 if done > max_bytes:
                     raise _Final(f"body exceeds the {max_bytes:,}-byte cap")
-                if time.monotonic() > deadline:
-                    raise _Final(f"download still running at the total time limit ({done:,} bytes)")
+                if deadline.expired():
+                    raise _OutOfTime(f"received {done:,} bytes")
                 sink.write(chunk)
                 digest.update(chunk)
                 if progress:
                     progress(done, total)
+            if deadline.expired():  # the timer's shutdown looks like the end of an unsized body
+                raise _OutOfTime(f"received {done:,} bytes")
             if r.status_code == 200 and total is not None and done != total:
                 raise _Retry(f"truncated body: received {done:,} of {total:,} bytes")
             disposition = _FILENAME.search(r.headers.get("content-disposition", ""))
@@ -148,12 +269,21 @@ def _stream(
                 filename=unquote(disposition.group(1)) if disposition else None,
                 sha256=digest.hexdigest(),
             )
-    except httpx.TimeoutException as exc:
-        raise _Retry(f"timed out ({type(exc).__name__}: {exc or 'no detail'})") from exc
     except (httpx.TransportError, httpx.DecodingError) as exc:
-        raise _Retry(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
+        raise _transport_failure(exc, deadline, done) from exc
     except httpx.TooManyRedirects as exc:
         raise _Final(f"too many redirects ({exc})") from exc
+
+
+def _transport_failure(exc: httpx.RequestError, deadline: _Deadline, done: int) -> Exception:
+    """What a network error means: the deadline cut it, no network, or worth another try."""
+    if deadline.expired():
+        return _OutOfTime(f"received {done:,} bytes")
+    if isinstance(exc, httpx.TimeoutException):
+        return _Retry(f"timed out ({type(exc).__name__}: {_one_line(exc) or 'no detail'})")
+    if isinstance(exc, httpx.ConnectError) and (cause := _unreachable(exc)):
+        return _Unreachable(cause)
+    return _Retry(f"{type(exc).__name__}: {_one_line(exc) or 'connection failed'}")
 
 
 def http_get(
@@ -163,22 +293,36 @@ def http_get(
     settings: FetchSettings,
     headers: dict[str, str] | None = None,
     progress: Progress | None = None,
+    deadline_at: float | None = None,
 ) -> tuple[_Reply, int]:
-    """GET ``url`` into ``sink`` with retries within ``settings``; (reply, attempts) or
-    ``FetchError``."""
-    timeout, max_attempts = settings.timeout, settings.max_attempts
-    max_total_seconds, backoff_base = settings.max_total_seconds, settings.backoff_base
-    deadline = time.monotonic() + max_total_seconds
+    """GET ``url`` into ``sink``, retrying within ``settings`` and one deadline,
+    ``settings.max_total_seconds`` from now (or ``deadline_at``, a ``time.monotonic()`` value,
+    when several requests share one); (reply, attempts) or ``FetchError``.
+
+    Credentials in ``url`` (or remembered by ``contracts.urls.strip_credentials``) go as HTTP
+    basic auth to its origin; errors name the redacted URL.
+    """
+    url = strip_credentials(url)
+    credentials = credentials_for(url)
+    max_attempts, limit = settings.max_attempts, settings.max_total_seconds
+    seconds = limit if deadline_at is None else deadline_at - time.monotonic()
     request_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
-    with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=10) as client:
+    with (
+        _Deadline(seconds) as deadline,
+        httpx.Client(
+            follow_redirects=True,
+            max_redirects=10,
+            auth=httpx.BasicAuth(*credentials) if credentials else None,
+        ) as client,
+    ):
         for attempt in range(1, max_attempts + 1):
             try:
                 reply = _stream(
                     client,
-                    url,
+                    request_url(url),
                     request_headers,
                     sink,
-                    max_bytes=settings.max_bytes,
+                    settings=settings,
                     deadline=deadline,
                     progress=progress,
                 )
@@ -187,17 +331,28 @@ def http_get(
                 raise FetchError(
                     f"{url}: {exc} (attempt {attempt} of {max_attempts}, not retried)"
                 ) from None
+            except _Unreachable as exc:
+                raise UnreachableError(
+                    f"{url}: {exc}; check the network connection and the URL "
+                    f"(attempt {attempt} of {max_attempts}, not retried)"
+                ) from None
+            except _OutOfTime as exc:
+                raise FetchError(
+                    f"{url}: gave up after {attempt} attempt(s): the {limit:g} s time limit "
+                    f"passed ({exc})",
+                    transient=True,
+                ) from None
             except _Retry as exc:
                 cause = str(exc)
                 if attempt == max_attempts:
                     break
                 delay = exc.retry_after
                 if delay is None:
-                    delay = backoff_base * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
-                if time.monotonic() + delay > deadline:
+                    delay = settings.backoff_base * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+                if delay >= deadline.left():
                     raise FetchError(
                         f"{url}: gave up after {attempt} attempt(s): {cause}; waiting "
-                        f"{delay:.1f} s more would pass the {max_total_seconds:g} s limit",
+                        f"{delay:.1f} s more would pass the {limit:g} s limit",
                         transient=True,
                     ) from None
                 time.sleep(delay)
@@ -276,16 +431,18 @@ def fetch(
     a new, unchanged or re-issued release.
 
     ``release`` (``YYYY-Qn``) overrides the quarter read from the URL, the server's file name or
-    the data member's name. ``settings`` holds the limits (sizes, time, attempts).
+    the data member's name. ``settings`` holds the limits (sizes, time, attempts). Credentials
+    in ``source`` are used for the download only: the result, the store and errors carry the
+    redacted URL (``contracts.urls``).
     """
     settings = settings or FetchSettings()
+    source = strip_credentials(source)
     quarter = quarter_of(validate_release_id(release)) if release else None
     try:
         path = local_path(source)
     except CatalogError as exc:
         raise FetchError(str(exc)) from None
-    tmp = store.new_tmp_file()
-    try:
+    with store.incoming() as tmp:
         if path is not None:
             with tmp.open("wb") as sink:
                 sha = _copy_local(path, sink, settings.max_bytes, progress)
@@ -327,7 +484,7 @@ def fetch(
             )
         existing = store.find(sha)
         if existing is None:
-            reissue = any(z.quarter == quarter for z in store.list())
+            reissue = any(z.quarter == quarter and z.sha256 != sha for z in store.list())
             stored = store.add(tmp, quarter, source_url=source, member_name=member, suffix=suffix)
             status: FileStatus = "reissue" if reissue else "new"
         else:
@@ -335,8 +492,6 @@ def fetch(
         if reply is not None:
             store.remember(source, sha256=sha, etag=reply.etag, last_modified=reply.last_modified)
         return _result(stored, store, source, status, attempts)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _result(

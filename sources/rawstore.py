@@ -11,37 +11,100 @@ Layout under ``data/raw/``::
 The sidecar is written before the ZIP is moved in: a ZIP's presence is the commit point, so a
 crash leaves either nothing or a complete entry. Revision ids are not stored but derived on every
 ``list()`` from the sidecars (data member ``_vN``/``_MMDDYYYY`` rank, then first fetch time), so
-the same files always give the same ids whatever order they arrived in.
+the same files always give the same ids whatever order they arrived in. Files are written
+readable like any other file of the user (``0o666 & ~umask``), as the database is.
+
+Damage is never followed, and never stops the whole store: ``list()`` leaves out what it cannot
+trust (a symbolic link in place of a quarter folder, sidecar or file; a sidecar that is not valid
+JSON or does not describe the file beside it; a sidecar without its file), so one bad entry does
+not stop every run, and ``check()`` reports each one with its path, plus files without their
+sidecar, files whose bytes no longer hash to their name, an unreadable ``http.json`` and stale
+downloads. ``list()`` does not re-hash (it runs often); ``verify()`` does, before a file is
+parsed, and ``find()`` does before stored bytes are reused. Fetching the genuine bytes again
+restores a damaged entry (``add()`` replaces it). An invalid ``http.json`` is an error naming it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
+from typing import BinaryIO
 
-from contracts.files import atomic_write_bytes
+from contracts.errors import TerminalError
+from contracts.files import atomic_write_bytes, readable_mode
 from contracts.release import ReleaseFile, quarter_of, release_sort_key, revision_id
 from sources.archive import DATA_FORMATS, member_rank
 
 SUFFIXES = (".zip", *DATA_FORMATS)
+_SIDECAR_FIELDS = {
+    "quarter": str, "sha256": str, "file": str, "size": int, "source_url": str,
+    "member_name": str, "fetched_at": str,
+}  # fmt: skip
+_REFETCH = "fetch the release again to restore the entry, or restore it from a backup"
+_UNLINK = "remove the link, then fetch the release again"
+
+
+class RawStoreError(TerminalError):
+    """A raw-store file that cannot be trusted or read; the message names it and says what to
+    do."""
+
+
+def _digest(fh: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _digest(fh)
 
 
 def _json_bytes(value: object) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _read_json(path: Path, what: str, fix: str) -> object:
+    try:
+        return json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RawStoreError(f"{path}: {what} is not valid JSON ({exc}); {fix}") from None
+
+
+def _mismatch(path: Path, expected: str, actual: str) -> str:
+    return (
+        f"{path}: bytes changed since they were stored: sha256 {actual}, expected {expected}; "
+        f"{_REFETCH}"
+    )
+
+
+def _link(path: Path, what: str) -> str:
+    return f"{path}: a symbolic link in place of a {what}; not read ({_UNLINK})"
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a running fetch holds ``path`` (its ``flock``, taken by ``RawStore.incoming``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # gone, or a link: not a download of ours
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class RawStore:
@@ -57,14 +120,59 @@ class RawStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def new_tmp_file(self) -> Path:
+    @contextmanager
+    def incoming(self) -> Iterator[Path]:
+        """A new empty file in ``.tmp/`` for one download, locked (``flock``) while the caller
+        holds it so ``sweep_tmp`` and ``check`` can tell it from debris; removed on exit unless
+        ``add`` moved it in."""
         fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="fetch-", suffix=".part")
-        os.close(fd)
-        return Path(name)
+        path = Path(name)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+            os.close(fd)
+
+    def _stale(self) -> list[Path]:
+        return [p for p in sorted(self.root.glob(".tmp/*.part")) if not _in_use(p)]
+
+    def sweep_tmp(self) -> list[Path]:
+        """Remove the downloads interrupted fetches left in ``.tmp/`` (a running fetch's file is
+        kept); the files removed."""
+        stale = self._stale()
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     def find(self, sha256: str) -> ReleaseFile | None:
-        """The stored file with these bytes, whichever quarter holds it."""
-        return next((z for z in self.list() if z.sha256 == sha256), None)
+        """The stored file with these bytes, whichever quarter holds it, if it is intact
+        (re-hashed); None when absent or damaged (fetching it again restores it)."""
+        for stored in self.list():
+            if stored.sha256 == sha256:
+                try:
+                    self.verify(stored)
+                except RawStoreError:
+                    return None
+                return stored
+        return None
+
+    def verify(self, file: ReleaseFile) -> None:
+        """Re-hash a stored file: ``RawStoreError`` naming the path and both hashes when its bytes
+        no longer match its sha256, or when it (or its folder) is a symbolic link. Call it
+        before parsing: ``list()`` trusts the names."""
+        path = Path(file.path or "")
+        for place, what in ((path.parent, "quarter folder"), (path, "stored file")):
+            if place.is_symlink():
+                raise RawStoreError(_link(place, what))
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise RawStoreError(f"{path}: cannot read ({exc.strerror}); {_REFETCH}") from None
+        with os.fdopen(fd, "rb") as fh:
+            actual = _digest(fh)
+        if actual != file.sha256:
+            raise RawStoreError(_mismatch(path, file.sha256, actual))
 
     def add(
         self,
@@ -75,7 +183,9 @@ class RawStore:
         member_name: str,
         suffix: str = ".zip",
     ) -> ReleaseFile:
-        """Move ``tmp_path`` into ``<quarter>/<sha256><suffix>``; a no-op if those bytes are stored.
+        """Move ``tmp_path`` into ``<quarter>/<sha256><suffix>``; a no-op if those bytes are
+        stored there intact. A damaged entry (a link, other bytes or an unreadable sidecar) is
+        replaced: the bytes in hand are the ones its name promises.
 
         ``tmp_path`` is consumed (moved or deleted). A file on another filesystem is copied next
         to its destination first, so the final rename is still atomic.
@@ -86,10 +196,12 @@ class RawStore:
         sha = sha256_file(tmp_path)
         folder = self.root / quarter
         final = folder / f"{sha}{suffix}"
-        if final.exists():
+        kept = self.find(sha)
+        if kept is not None and kept.path == final:
             tmp_path.unlink(missing_ok=True)
-            return self._get(final)
-        sidecar = {
+            return kept
+        sidecar_path = folder / f"{sha}.json"
+        sidecar = self._old_sidecar(sidecar_path, final) or {
             "quarter": quarter,
             "sha256": sha,
             "file": final.name,
@@ -100,42 +212,94 @@ class RawStore:
         }
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            atomic_write_bytes(folder / f"{sha}.json", _json_bytes(sidecar))
+            atomic_write_bytes(sidecar_path, _json_bytes(sidecar))
+            readable_mode(tmp_path)
             try:
                 os.replace(tmp_path, final)
             except OSError:  # another filesystem: copy beside the target, then rename
                 fd, aside = tempfile.mkstemp(dir=folder, prefix=f".{sha}.", suffix=".tmp")
                 os.close(fd)
                 shutil.copyfile(tmp_path, aside)
+                readable_mode(Path(aside))
                 os.replace(aside, final)
                 tmp_path.unlink(missing_ok=True)
         except BaseException:
             if not final.exists():
-                (folder / f"{sha}.json").unlink(missing_ok=True)
+                sidecar_path.unlink(missing_ok=True)
             raise
-        return self._get(final)
-
-    def _get(self, final: Path) -> ReleaseFile:
         return next(z for z in self.list() if z.path == final)
 
-    def _entries(self) -> list[dict]:
-        entries = []
-        for sidecar in sorted(self.root.glob("*-Q*/*.json")):
-            meta = json.loads(sidecar.read_text())
-            path = sidecar.with_name(meta["file"])
-            if path.exists():  # a sidecar without its file is an interrupted add: not stored
-                entries.append({**meta, "path": path})
-        return entries
+    def _old_sidecar(self, path: Path, final: Path) -> dict | None:
+        """The sidecar of a damaged entry, when it is sound: restoring the bytes keeps their
+        first fetch time (and so their revision id)."""
+        try:
+            meta = self._sidecar(path)
+        except (RawStoreError, OSError):
+            return None
+        return meta if meta["file"] == final.name else None
+
+    def _sidecar(self, path: Path) -> dict:
+        """The provenance in sidecar ``path``, checked against where it lies."""
+        if path.is_symlink():
+            raise RawStoreError(_link(path, "sidecar"))
+        meta = _read_json(path, "sidecar", _REFETCH)
+        if not isinstance(meta, dict):
+            raise RawStoreError(f"{path}: sidecar is not a JSON object; {_REFETCH}")
+        wrong = [k for k, kind in _SIDECAR_FIELDS.items() if not isinstance(meta.get(k), kind)]
+        if wrong:
+            raise RawStoreError(f"{path}: sidecar lacks {', '.join(wrong)}; {_REFETCH}")
+        sha = path.stem
+        if (meta["sha256"], meta["quarter"]) != (sha, path.parent.name) or meta["file"] not in [
+            sha + s for s in SUFFIXES
+        ]:
+            raise RawStoreError(
+                f"{path}: sidecar describes {meta['file']!r} of {meta['quarter']}, not a file "
+                f"beside it; {_REFETCH}"
+            )
+        return meta
+
+    def _scan(self) -> tuple[list[dict], list[str]]:
+        """The entries ``list()`` trusts, and a line for each thing it left out."""
+        entries: list[dict] = []
+        problems: list[str] = []
+        for folder in sorted(self.root.glob("*-Q*")):
+            if folder.is_symlink():
+                problems.append(_link(folder, "quarter folder"))
+                continue
+            if not folder.is_dir():
+                continue
+            for sidecar in sorted(folder.glob("*.json")):
+                try:
+                    meta = self._sidecar(sidecar)
+                except RawStoreError as exc:
+                    problems.append(str(exc))
+                    continue
+                path = folder / meta["file"]
+                if path.is_file() and not path.is_symlink():
+                    entries.append({**meta, "path": path})
+                elif not path.is_symlink():  # links are reported below
+                    problems.append(
+                        f"{sidecar}: sidecar without its file {path.name} (an interrupted fetch); "
+                        f"not listed ({_REFETCH})"
+                    )
+            for item in sorted(folder.iterdir()):
+                if item.is_symlink() and item.suffix != ".json":
+                    problems.append(_link(item, "stored file"))
+                elif item.suffix in SUFFIXES and not item.with_suffix(".json").exists():
+                    problems.append(f"{item}: stored file without its sidecar; not listed "
+                                    f"({_REFETCH})")
+        return entries, problems
 
     def list(self) -> list[ReleaseFile]:
         """Every stored file (status ``stored``), oldest release first, with its
-        revision-qualified id."""
+        revision-qualified id; damaged entries are left out (``check()`` names them)."""
 
         def order(meta: dict) -> tuple:
             return (member_rank(meta["member_name"]), meta["fetched_at"], meta["sha256"])
 
         out = []
-        by_quarter = sorted(self._entries(), key=lambda m: release_sort_key(m["quarter"]))
+        entries, _ = self._scan()
+        by_quarter = sorted(entries, key=lambda m: release_sort_key(m["quarter"]))
         for quarter, group in groupby(by_quarter, key=lambda m: m["quarter"]):
             for revision, meta in enumerate(sorted(group, key=order), start=1):
                 out.append(
@@ -152,20 +316,47 @@ class RawStore:
                 )
         return out
 
+    def check(self) -> list[str]:
+        """Every problem of the store, one line each naming its path and what to do: what
+        ``list()`` leaves out, files without their sidecar, stored bytes that no longer hash to
+        their name (everything is re-hashed), an unreadable ``http.json``, stale downloads."""
+        entries, problems = self._scan()
+        for meta in entries:
+            actual = sha256_file(meta["path"])
+            if actual != meta["sha256"]:
+                problems.append(_mismatch(meta["path"], meta["sha256"], actual))
+        try:
+            self._known()
+        except RawStoreError as exc:
+            problems.append(str(exc))
+        problems += [
+            f"{path}: download left by an interrupted fetch (removed at the start of the next run)"
+            for path in self._stale()
+        ]
+        return problems
+
     # Conditional requests: what the server said about a URL the last time it sent the bytes.
 
     def _http_path(self) -> Path:
         return self.root / "http.json"
 
+    def _known(self) -> dict[str, dict[str, str]]:
+        path = self._http_path()
+        if not path.exists():
+            return {}
+        fix = "delete it: it only remembers ETags for conditional requests, and is rebuilt"
+        known = _read_json(path, "the conditional-request record", fix)
+        if not isinstance(known, dict):
+            raise RawStoreError(f"{path}: not a JSON object; {fix}")
+        return known
+
     def validators(self, url: str) -> dict[str, str]:
         """ETag / Last-Modified / sha256 remembered for ``url`` (empty if never fetched)."""
-        path = self._http_path()
-        return json.loads(path.read_text()).get(url, {}) if path.exists() else {}
+        return self._known().get(url, {})
 
     def remember(self, url: str, *, sha256: str, etag: str | None, last_modified: str | None):
         """Record the validators of a successful download of ``url``."""
-        path = self._http_path()
-        known = json.loads(path.read_text()) if path.exists() else {}
+        known = self._known()
         entry = {"sha256": sha256, "etag": etag, "last_modified": last_modified}
         known[url] = {k: v for k, v in entry.items() if v}
-        atomic_write_bytes(path, _json_bytes(known))
+        atomic_write_bytes(self._http_path(), _json_bytes(known))

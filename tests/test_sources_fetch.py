@@ -7,6 +7,7 @@ store is byte-for-byte what it was before (nothing half-written, no temp file le
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -17,12 +18,14 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from contracts.settings import FetchSettings
+from contracts.urls import redact_text, redact_url
 from sources.fetch import FetchError, fetch
 from sources.rawstore import RawStore
 
@@ -113,14 +116,23 @@ class _Handler(socketserver.BaseRequestHandler):
         action(self.request, request)
 
 
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
+@contextmanager
+def running_server() -> Iterator[FaultServer]:
+    """A ``FaultServer`` serving on a thread for the duration of the block."""
     srv = FaultServer()
     thread = threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True)
     thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with running_server() as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -405,6 +417,104 @@ def test_name_without_a_quarter_needs_an_explicit_release(server, store, seeded)
 def test_quarter_from_the_data_member_when_the_url_has_none(server, store) -> None:
     server.routes["/download"] = [respond("200 OK", GOOD)]
     assert fetch(server.url("/download"), store, settings=FAST).release_id == "2024-Q1"
+
+
+USER, PASSWORD = "reader", "s3cr3t-pw"
+BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def require_auth(action: Action) -> Action:
+    """``action`` for a request with USER:PASSWORD as basic auth, else 401."""
+    refuse = respond("401 Unauthorized", b"who are you?", {"WWW-Authenticate": 'Basic realm="r"'})
+
+    def act(conn: socket.socket, request: dict) -> None:
+        (action if request["headers"].get("authorization") == BASIC else refuse)(conn, request)
+
+    return act
+
+
+def with_credentials(url: str) -> str:
+    return url.replace("http://", f"http://{USER}:{PASSWORD}@", 1)
+
+
+def files_holding(root: Path, *secrets: str) -> list[Path]:
+    return [
+        p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and any(s.encode() in p.read_bytes() for s in secrets)
+    ]
+
+
+def test_credentials_in_the_url_are_sent_but_never_stored(server, store, tmp_path) -> None:
+    server.routes[ZIP_PATH] = [require_auth(respond("200 OK", GOOD, {"ETag": '"v1"'}))]
+    result = fetch(with_credentials(server.url(ZIP_PATH)), store, settings=FAST)
+    assert (result.status, result.source_url) == ("new", server.url(ZIP_PATH))
+    assert server.requests[0]["headers"]["authorization"] == BASIC
+    sidecar = json.loads(result.path.with_suffix(".json").read_text())
+    assert sidecar["source_url"] == server.url(ZIP_PATH)
+    assert list(json.loads((store.root / "http.json").read_text())) == [server.url(ZIP_PATH)]
+    # the redacted URL (as a catalog or a report holds it) still downloads in this process
+    again = fetch(server.url(ZIP_PATH), store, settings=FAST)
+    assert (again.status, server.requests[1]["headers"]["authorization"]) == ("unchanged", BASIC)
+    assert files_holding(tmp_path, PASSWORD) == []
+
+
+def test_errors_never_show_the_credentials(server, store) -> None:
+    with pytest.raises(FetchError) as err:
+        fetch(with_credentials(server.url("/missing.zip")), store, settings=FAST)
+    assert str(err.value) == (
+        f"{server.url('/missing.zip')}: HTTP 404 Not Found (attempt 1 of 3, not retried)"
+    )
+    assert server.requests[0]["headers"]["authorization"] == BASIC
+
+
+def test_credentials_follow_a_redirect_on_their_origin_only(server, store) -> None:
+    elsewhere = server.url(ZIP_PATH).replace("127.0.0.1", "localhost")  # another origin
+    server.routes["/latest"] = [respond("302 Found", headers={"Location": ZIP_PATH})]
+    server.routes["/mirror"] = [respond("302 Found", headers={"Location": elsewhere})]
+    server.routes[ZIP_PATH] = [require_auth(respond("200 OK", GOOD))]
+    assert fetch(with_credentials(server.url("/latest")), store, settings=FAST).status == "new"
+    with pytest.raises(FetchError, match=r"/mirror: HTTP 401 Unauthorized \(attempt 1 of 3"):
+        fetch(with_credentials(server.url("/mirror")), store, settings=FAST)
+    sent = [(r["path"], r["headers"].get("authorization")) for r in server.requests]
+    assert sent == [("/latest", BASIC), (ZIP_PATH, BASIC), ("/mirror", BASIC), (ZIP_PATH, None)]
+
+
+def test_signed_query_parameters_are_sent_but_never_stored(server, store, tmp_path) -> None:
+    signed = f"{ZIP_PATH}?download=1&X-Amz-Credential=AKIDEXAMPLE&X-Amz-Signature=5ig4a7ure"
+    server.routes[signed] = [respond("200 OK", GOOD)]
+    result = fetch(server.url(signed), store, settings=FAST)
+    assert result.source_url == server.url(f"{ZIP_PATH}?download=1")
+    assert server.requests[0]["path"] == signed
+    assert files_holding(tmp_path, "AKIDEXAMPLE", "5ig4a7ure") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:p%40ss@www.cms.gov:8443/a.zip", "https://www.cms.gov:8443/a.zip"),
+        ("https://www.cms.gov/a.ZIP?download=1&v=2", "https://www.cms.gov/a.ZIP?download=1&v=2"),
+        (
+            "https://b.s3.amazonaws.com/a.zip?X-Amz-Algorithm=AWS4&X-Amz-Signature=ff&versionId=3",
+            "https://b.s3.amazonaws.com/a.zip?versionId=3",
+        ),
+        (
+            "https://h/a.zip?access_token=t&api_key=k&accessToken=k&sig=s&Password=p&page=2#t=x",
+            "https://h/a.zip?page=2",
+        ),
+        ("/data/releases/a.zip", "/data/releases/a.zip"),
+        ("file:///data/releases/a.zip", "file:///data/releases/a.zip"),
+    ],
+)
+def test_redact_url_keeps_scheme_host_port_path_and_plain_parameters(url, shown) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_text_redacts_every_url_in_a_message() -> None:
+    text = "GET 'https://u:pw@h/x.zip?token=abc' failed (see https://h/doc?page=2)"
+    assert redact_text(text) == "GET 'https://h/x.zip' failed (see https://h/doc?page=2)"
+    error = FetchError(f"https://u:pw@h/x.zip: {text}")
+    assert str(error) == f"https://h/x.zip: {redact_text(text)}"
 
 
 @pytest.mark.realdata
