@@ -16,10 +16,13 @@ from typing import Any
 
 import polars as pl
 
+from contracts.layout import REJECTS_SCHEMA
+from contracts.release import ReleaseIdError, quarter_of
 from contracts.settings import GateSettings
 from contracts.validation import BLANK, ExpectationOutcome, GateResult, Sample
-from expectations.frame import codes_frame, previous_frame
-from expectations.suite import Check, all_checks, build_suite, derived_columns
+from expectations.frame import codes_frame
+from expectations.suite import Batch, Check, all_checks, build_suite, derived_columns
+from expectations.vanished import with_presence
 
 
 def _failures(check: Check, result: dict[str, Any]) -> tuple[Sample, ...]:
@@ -145,6 +148,41 @@ def validate_checks(ctx: Any, name: str, checks: list[Check], frame: pl.DataFram
     return quick
 
 
+def is_revision(release_id: str | None, previous_release_id: str | None) -> bool:
+    """Whether the previous release is the same quarter (``2019-Q1r2`` after ``2019-Q1``). An id
+    that is not a release id (a file name given to ``hcpcs validate``) names no quarter."""
+    if release_id is None or previous_release_id is None:
+        return False
+    try:
+        return quarter_of(release_id) == quarter_of(previous_release_id)
+    except ReleaseIdError:
+        return False
+
+
+def batch_frames(codes: pl.DataFrame, checks: list[Check], *, rejects: pl.DataFrame | None = None,
+                 previous: pl.DataFrame | None = None) -> dict[Batch, pl.DataFrame]:
+    """The frame each batch of ``checks`` validates, with the columns the checks derive: the
+    codes (``previous``'s fields beside them), the rejected lines (``has_record``: their code
+    still has a record among ``codes``) and, with ``previous``, its codes (``present``: still
+    in ``codes``)."""
+    lines = pl.DataFrame(schema=REJECTS_SCHEMA) if rejects is None else rejects
+    lines = lines.with_columns(has_record=pl.col("code").is_in(codes["code"].implode()))
+    frames: dict[Batch, pl.DataFrame] = {
+        "codes": codes_frame(codes, derived_columns(checks, "codes"), previous),
+        "rejects": lines.with_columns(**derived_columns(checks, "rejects")),
+    }
+    if previous is not None:
+        derived = derived_columns(checks, "previous")
+        frames["previous"] = with_presence(codes, previous).select(
+            "code", *(e.alias(name) for name, e in derived.items()))
+    return frames
+
+
+#: Batch -> the GX suite (and Data Docs page) that validates it.
+_SUITES: dict[Batch, str] = {"codes": "hcpcs_codes", "rejects": "hcpcs_rejects",
+                             "previous": "hcpcs_previous_release"}
+
+
 def run_gate(
     codes: pl.DataFrame,
     *,
@@ -152,32 +190,31 @@ def run_gate(
     previous: pl.DataFrame | None = None,
     settings: GateSettings | None = None,
     release_id: str | None = None,
+    previous_release_id: str | None = None,
 ) -> GateResult:
     """Validate one release's codes (``parse_anweb(...).codes``) with the whole suite.
 
     ``rejects`` are the lines the parser could not read (none when not given). ``previous`` is
-    the previously published release's codes frame; without it the comparisons with it (code
-    count drift, vanished codes, changed descriptions) are not run. Returns the verdict with
-    every expectation's counts and failing codes; never raises for bad data (only for a frame
-    that is not a codes frame). Runs offline in an ephemeral GX context, so it writes nothing.
+    the previously published release's codes and ``previous_release_id`` its id; without
+    ``previous`` the comparisons with it (code count drift, vanished codes, changed descriptions)
+    are not run, and only when the two ids are the same quarter (a revision) is
+    ``revision_removes_codes`` applied. Returns the verdict with every expectation's counts and
+    failing codes; never raises for bad data (only for a frame that is not a codes frame). Runs
+    offline in an ephemeral GX context, so it writes nothing.
     """
     settings = settings or GateSettings()
     previous_count = None if previous is None else previous.height
-    checks = all_checks(settings, previous_count, codes.height)
+    checks = all_checks(settings, previous_count, codes.height,
+                        revision=is_revision(release_id, previous_release_id))
     ctx = gx_context()
-    lines = rejects if rejects is not None else pl.DataFrame(schema={"code": pl.String()})
-    runs = [("hcpcs_codes", [c for c in checks if c.batch == "codes"],
-             codes_frame(codes, derived_columns(checks, "codes"), previous)),
-            ("hcpcs_rejects", [c for c in checks if c.batch == "rejects"], lines)]
-    if previous is not None:
-        runs.append(("hcpcs_previous_release", [c for c in checks if c.batch == "previous"],
-                     previous_frame(codes, previous, derived_columns(checks, "previous"))))
+    frames = batch_frames(codes, checks, rejects=rejects, previous=previous)
     by_name: dict[str, Any] = {}
     sizes: dict[str, int | None] = {}
     gx_results = []
-    for name, batch_checks, frame in runs:
-        validation = validate_checks(ctx, name, batch_checks, frame, release_id=release_id,
-                                     sample_size=settings.sample_size,
+    for batch, frame in frames.items():
+        batch_checks = [c for c in checks if c.batch == batch]
+        validation = validate_checks(ctx, _SUITES[batch], batch_checks, frame,
+                                     release_id=release_id, sample_size=settings.sample_size,
                                      quick_first=settings.quick_first)
         gx_results.append(validation)
         for r in validation.results:

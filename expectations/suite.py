@@ -5,7 +5,8 @@ cannot read the rule off the codes directly, the Polars expression of the column
 (``derive``): adding a rule is adding one entry.
 
 - Scope ``release``: the file as a whole (it holds codes, no duplicates, no collapse in count, no
-  mass disappearance, few unreadable lines). A failed ``release`` error stops publishing, unless
+  mass disappearance, few unreadable lines, no code lost to a rejected line, no revision dropping
+  codes its predecessor had not terminated). A failed ``release`` error stops publishing, unless
   an operator waived it for that file.
 - Scope ``record``: one code's values (outside a domain, impossible dates, shifted or misaligned
   fields). These never stop an authoritative release: every failing code, field and raw value is
@@ -27,7 +28,7 @@ import polars as pl
 from contracts.domains import DOMAINS
 from contracts.layout import PROCEDURE_ONLY, domain_columns
 from contracts.settings import GateSettings
-from contracts.validation import Scope
+from contracts.validation import BLANK, Scope
 from expectations.frame import (
     DATE_FIELDS,
     FILLER_FIELDS,
@@ -38,10 +39,12 @@ from expectations.frame import (
     date_order,
     first_occurrence,
     first_value_on_modifier,
+    labelled,
     occurrence_column,
     occurrence_field,
     unparsed,
 )
+from expectations.vanished import UNTERMINATED
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -233,8 +236,35 @@ def _description_change() -> pl.Expr:
 _STATUS = pl.when(pl.col("present")).then(pl.lit("present")).otherwise(pl.lit("vanished"))
 
 
-def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
-    """Checks against the previously published release (its code count and codes)."""
+def _unterminated() -> pl.Expr:
+    """Over the previous release's codes: ``short_description=<as it had it>`` for a code gone
+    without a termination date (``expectations.vanished``), else null."""
+    text = pl.col("short_description").fill_null(pl.lit(BLANK))
+    return pl.when(UNTERMINATED).then(labelled("short_description", text))
+
+
+def _revision_removals(settings: GateSettings, previous_count: int, revision: bool) -> Check:
+    """At most ``max_revision_removed_codes`` unterminated codes gone, when the previous release
+    is the same quarter; otherwise its column is all null: it passes, finding nothing.
+
+    GX's ``mostly`` is a share, so the count limit becomes one: half a code above the limit, so
+    that exactly ``limit`` codes pass and ``limit + 1`` fail whatever the rounding.
+    """
+    limit = settings.max_revision_removed_codes
+    mostly = max(0.0, 1 - (limit + 0.5) / previous_count) if previous_count else 0.0
+    return Check(
+        "revision_removes_codes", "error", _NULL, "removed_in_revision", None,
+        f"A revision of the same quarter (2019-Q1r2 after 2019-Q1) lacks at most {limit} codes "
+        "that the release it revises had not terminated: CMS's revisions drop a handful at most; "
+        "more is a cut or partial file that would supersede a good release. Does not apply "
+        "against another quarter.", {"mostly": mostly}, batch="previous",
+        derive=_unterminated() if revision else pl.lit(None, pl.String), scope="release")
+
+
+def release_checks(settings: GateSettings, previous_count: int,
+                   revision: bool = False) -> list[Check]:
+    """Checks against the previously published release (its code count and codes); ``revision``:
+    that release is the same quarter."""
     drift = settings.max_code_count_drift
     return [
         Check("code_count_drift", "error", "ExpectTableRowCountToBeBetween", None, "code_count",
@@ -247,6 +277,11 @@ def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
               "missing (terminated codes stay in the file for years).",
               {"value_set": ["present"], "mostly": 1 - settings.max_vanished_share},
               batch="previous", derive=_STATUS, scope="release"),
+        _revision_removals(settings, previous_count, revision),
+        Check("vanished_without_termination", "warning", _NULL, "vanished_unterminated", None,
+              "No code of the previous release is missing unless it had a termination date "
+              "(CMS keeps terminated codes for years; 2019 lost modifier DA this way, in error).",
+              batch="previous", derive=_unterminated(), scope="release"),
         Check("description_changed_share", "warning", _IN_SET, "description_change", None,
               f"At most {settings.max_description_changed_share:.0%} of continuing codes change "
               "their long or short description (whitespace ignored).",
@@ -255,22 +290,39 @@ def release_checks(settings: GateSettings, previous_count: int) -> list[Check]:
     ]
 
 
-def rejects_check(settings: GateSettings, code_count: int) -> Check:
+def _lost_code() -> pl.Expr:
+    """Over the rejected lines: ``line=<n>: <reason>`` on the first rejected line of a code that
+    has no record among the codes read (``has_record``), else null. Lines naming no code are left
+    to ``rejects_within_limit``."""
+    first = pl.col("line") == pl.col("line").min().over("code")
+    lost = pl.col("code").is_not_null() & ~pl.col("has_record") & first
+    where = pl.concat_str([pl.col("line").cast(pl.String), pl.lit(": "), pl.col("reason")])
+    return pl.when(lost).then(labelled("line", where))
+
+
+def rejects_checks(settings: GateSettings, code_count: int) -> list[Check]:
     """Lines the parser could not read at all, against the codes it did read."""
     share = settings.max_reject_share
-    return Check("rejects_within_limit", "error", "ExpectTableRowCountToBeBetween", None,
-                 "reject_count", f"At most {share:.0%} as many unreadable lines as codes read "
-                 "(a file of garbage, or of another format, is not a release).",
-                 {"min_value": 0, "max_value": math.floor(code_count * share)},
-                 batch="rejects", scope="release")
+    return [
+        Check("rejects_within_limit", "error", "ExpectTableRowCountToBeBetween", None,
+              "reject_count", f"At most {share:.0%} as many unreadable lines as codes read "
+              "(a file of garbage, or of another format, is not a release).",
+              {"min_value": 0, "max_value": math.floor(code_count * share)},
+              batch="rejects", scope="release"),
+        Check("rejected_codes_missing", "error", _NULL, "lost_code", None,
+              "Every code a rejected line names still has a record among the codes read: one "
+              "unreadable line (400 characters, a broken sequence) must not drop a code from the "
+              "release without a word.", batch="rejects", derive=_lost_code(), scope="release"),
+    ]
 
 
 def all_checks(settings: GateSettings, previous_count: int | None,
-               code_count: int = 0) -> list[Check]:
-    """The whole suite, in report order; release checks only when there is a previous release."""
-    checks = [*RULES[:5], *domain_checks(), *RULES[5:], rejects_check(settings, code_count)]
+               code_count: int = 0, *, revision: bool = False) -> list[Check]:
+    """The whole suite, in report order; release checks only when there is a previous release
+    (``revision``: it is the same quarter)."""
+    checks = [*RULES[:5], *domain_checks(), *RULES[5:], *rejects_checks(settings, code_count)]
     if previous_count is not None:
-        checks += release_checks(settings, previous_count)
+        checks += release_checks(settings, previous_count, revision)
     names = [c.name for c in checks]
     assert len(names) == len(set(names)), "check names must be unique"
     return checks

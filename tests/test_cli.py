@@ -57,7 +57,7 @@ def test_validate_real_release_and_a_corrupted_copy(cms_dir: Path, tmp_path: Pat
     result = runner.invoke(app, ["validate", str(good), "--previous", str(previous)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == (
-        "Validation gate 2019-Q1: PASSED - 0 blocking, 0 errors, 2 warnings; 39 expectations on "
+        "Validation gate 2019-Q1: PASSED - 0 blocking, 0 errors, 3 warnings; 42 expectations on "
         "6,800 codes (previous release: 6,498)"
     )
     assert "A5513 action_effective_date=(blank)" in result.stdout

@@ -57,10 +57,10 @@ def test_suite_is_derived_from_the_domains() -> None:
             assert check.severity == "error"
             if check.expectation == "ExpectColumnValuesToBeInSet":
                 assert check.kwargs["value_set"] == list(d.values)
-    assert len(checks) == 36
+    assert len(checks) == 37
     assert "code_count_drift" not in checks
     assert [n for n, c in checks.items() if c.scope == "release"] == [
-        "release_has_codes", "code_unique", "rejects_within_limit"]
+        "release_has_codes", "code_unique", "rejects_within_limit", "rejected_codes_missing"]
 
 
 def test_importing_the_gate_does_not_import_great_expectations() -> None:

@@ -58,7 +58,13 @@ def test_2017_warnings(gates) -> None:
     # L5643: TXT says action effective 19860101, the xlsx 19880101 (= its added date): quirk 7.
     l5643 = Sample("L5643", "action_effective_date", "19860101 (before added_date 19880101)")
     expected = (*_LEGACY[:2], l5643, *_LEGACY[2:])
-    assert _warnings(gates["2017-Q1"]) == {"added_not_after_action_effective": (6, expected)}
+    assert _warnings(gates["2017-Q1"]) == {
+        "added_not_after_action_effective": (6, expected),
+        # gone from 2017 though 2016 gave them no termination date
+        "vanished_without_termination": (2, (
+            Sample("G0298", "short_description", "Hiv combination assay"),
+            Sample("G9668", "short_description", "Doc med rsn no stat tx/presc"))),
+    }
 
 
 def test_2019_warnings(gates) -> None:
@@ -66,6 +72,9 @@ def test_2019_warnings(gates) -> None:
         # A5513 (action B) has a blank action effective date in the TXT: quirk 6.
         "action_effective_date_present": (1, (Sample("A5513", "action_effective_date", BLANK),)),
         "added_not_after_action_effective": (5, tuple(_LEGACY)),
+        # CMS removed DA in error and put it back in its 2019 corrections file
+        "vanished_without_termination": (
+            1, (Sample("DA", "short_description", "Oral health assess, not dent"),)),
     }
 
 
@@ -102,9 +111,9 @@ def test_one_result_per_expectation_in_json(gates) -> None:
     doc = json.loads(json.dumps(result.to_dict()))
     checks = all_checks(GateSettings(), 6498, 6800)
     assert [r["name"] for r in doc["results"]] == [c.name for c in checks]
-    assert len(doc["results"]) == doc["expectation_count"] == 39
+    assert len(doc["results"]) == doc["expectation_count"] == 42
     assert (doc["passed"], doc["blocking_count"], doc["error_count"], doc["warning_count"]) == (
-        True, 0, 0, 2)
+        True, 0, 0, 3)
     assert doc["waivers"] == []
     a5513 = next(r for r in doc["results"] if r["name"] == "action_effective_date_present")
     assert a5513 == {
@@ -120,15 +129,17 @@ def test_one_result_per_expectation_in_json(gates) -> None:
 def test_summary_text_lists_rule_severity_count_and_samples(gates) -> None:
     text = gates["2019-Q1"].summary_text()
     lines = text.splitlines()
-    assert lines[0] == ("Validation gate 2019-Q1: PASSED - 0 blocking, 0 errors, 2 warnings; "
-                        "39 expectations on 6,800 codes (previous release: 6,498)")
+    assert lines[0] == ("Validation gate 2019-Q1: PASSED - 0 blocking, 0 errors, 3 warnings; "
+                        "42 expectations on 6,800 codes (previous release: 6,498)")
     assert lines[2].split() == ["rule", "severity", "result", "count", "sample", "codes"]
     assert lines[3].split()[:6] == ["action_effective_date_present", "warning", "finding", "1",
                                     "A5513", "action_effective_date=(blank)"]
     assert lines[4].split()[:5] == ["added_not_after_action_effective", "warning", "finding",
                                     "5", "E0910"]
-    assert lines[-1] == "(35 other expectations passed with nothing to report)"
-    assert len(gates["2019-Q1"].summary_text(all_rows=True).splitlines()) == 3 + 39
+    assert lines[5].split()[:5] == ["vanished_without_termination", "warning", "finding", "1",
+                                    "DA"]
+    assert lines[-1] == "(37 other expectations passed with nothing to report)"
+    assert len(gates["2019-Q1"].summary_text(all_rows=True).splitlines()) == 3 + 42
 
 
 def test_data_docs_written_offline(gates, tmp_path: Path) -> None:

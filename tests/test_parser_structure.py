@@ -177,6 +177,31 @@ def test_untypable_values_are_kept_not_lost():
     ]
 
 
+def test_a_repeated_code_keeps_both_records_and_rejects_each_later_one():
+    """The gate's ``code_unique`` refuses the file (both records stay codes); the parse result
+    says so too, naming the line of the code's first record."""
+    result = parse(lines_of(A, B, MOD, A, A))
+    assert result.codes["code"].to_list() == ["A0021", "A0080", "AM", "A0021", "A0021"]
+    assert result.codes["source_line"].to_list() == [1, 3, 4, 5, 7]
+    assert result.rejects.select("line", "code", "reason").rows() == [
+        (5, "A0021", "code A0021 appears again: its first record starts at line 1"),
+        (7, "A0021", "code A0021 appears again: its first record starts at line 1"),
+    ]
+    assert result.rejects["text"].to_list() == [lines_of(A)[0]] * 2  # the raw first line
+    assert result.rejects.schema == pl.Schema(REJECTS_SCHEMA)
+
+
+def test_a_repeated_code_among_broken_records_is_reported_in_line_order():
+    lines = lines_of(A, B, B)
+    lines[1] = lines[1][:5] + "00300" + lines[1][10:]  # A0021 rejected for a gap
+    assert reject_rows(lines) == [
+        (1, "A0021", "record of A0021 rejected because of line 2: sequence number 00300 does "
+         "not follow 00100 (gap)"),
+        (2, "A0021", "sequence number 00300 does not follow 00100 (gap)"),
+        (4, "A0080", "code A0080 appears again: its first record starts at line 3"),
+    ]  # fmt: skip
+
+
 def test_empty_and_non_record_input():
     for data in (b"", b"\r\n\r\n", b"just some text\nand more"):
         result = parse_anweb(data)
@@ -194,7 +219,9 @@ def _accounted(result, data: bytes) -> None:
     text = data.removeprefix(b"\xef\xbb\xbf").decode("cp1252", errors="replace")
     lines = [] if text == "" else text.removesuffix("\n").split("\n")
     nonblank = sum(1 for line in lines if _NOT_SPACE.search(line.rstrip("\r")))
-    used = result.codes["line_count"].sum() + result.rejects.height + result.preamble.height
+    # a repeated code's later record is both a code and a reject: count its line once
+    rejected = result.rejects.filter(~pl.col("line").is_in(result.codes["source_line"].implode()))
+    used = result.codes["line_count"].sum() + rejected.height + result.preamble.height
     assert used == nonblank
     assert result.line_count == len(lines)
 

@@ -5,7 +5,8 @@ characters, or a modifier right-justified in columns 4-5), a sequence number and
 4, 7 or 8. Lines of another shape before the first record are the disclaimer block (kept as
 ``preamble``); after it they are rejects. A code's lines (a first line, id 3 or 7, then its
 continuations, 4 or 8) are checked as a group; any structural break rejects the whole group, so a
-code is published complete or not at all.
+code is published complete or not at all. A code whose record appears again keeps both records
+(the gate's ``code_unique`` refuses the file) and each later one is also reported as a reject.
 
 Speed (figures in the README): no row loops, and few calls. The file is read as cp1252 bytes (one
 byte per character, so a record column is a byte offset on any line) with numpy: lines are cut at
@@ -680,12 +681,35 @@ def parse_anweb(data: bytes) -> ParseResult:
             rejected = rejected_records(rec)
             good = records[~np.isin(records + 1, rejected["line"].to_numpy())]
             rejects = pl.concat([stray, rejected.select(stray.columns)]).sort("line")
-            rejects = rejects.select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()])
+    codes = _codes(text, good, head[FIELDS["record_id"].start - 1, good])
+    if codes["code"].n_unique() < codes.height:  # a code repeats (the cheap test: real files never)
+        # each later record stays a code (the gate refuses the file) and is reported
+        again = repeated_codes(codes)
+        lines = _strings(*text.gather(again["line"].to_numpy() - 1))
+        again = again.with_columns(text=pl.Series(lines, dtype=pl.String))
+        rejects = pl.concat([rejects, again]).sort("line")
     return ParseResult(
-        codes=_codes(text, good, head[FIELDS["record_id"].start - 1, good]),
-        rejects=rejects,
+        codes=codes,
+        rejects=rejects.select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()]),
         preamble=preamble,
         line_count=len(text.starts),
+    )
+
+
+def repeated_codes(codes: pl.DataFrame) -> pl.DataFrame:
+    """A reject (line, code, reason) for every record of a code that an earlier record already
+    has, naming that record's line: both stay in ``codes`` so the gate's ``code_unique`` refuses
+    the file, and the parse result says so too."""
+    return (
+        codes.select("code", line="source_line", first=pl.col("source_line").first().over("code"))
+        .filter(pl.col("line") != pl.col("first"))
+        .select(
+            "line",
+            "code",
+            reason=_msg(
+                "code {} appears again: its first record starts at line {}", "code", "first"
+            ),
+        )
     )
 
 
