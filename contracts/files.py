@@ -1,14 +1,45 @@
-"""Atomic, deterministic file writes: write aside, fsync, rename into place."""
+"""Atomic, deterministic file writes: write aside, fsync, rename into place.
+
+``mkstemp``/``mkdtemp`` create files 0600 and folders 0700 whatever the umask; published files
+must be readable like any other file the user creates, so every write ends with ``readable_mode``.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import polars as pl
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the kernel tells it (Linux >= 4.7).
+
+    Elsewhere ``os.umask`` must set a value to return the old one; the lock keeps two threads
+    of this process from seeing the temporary value.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def readable_mode(path: Path) -> None:
+    """Give ``path`` the mode plain ``open``/``mkdir`` would: 0o666 or 0o777 minus the umask."""
+    full = 0o777 if path.is_dir() else 0o666
+    os.chmod(path, full & ~_umask())
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -20,6 +51,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        readable_mode(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -33,6 +65,7 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     os.close(fd)
     try:
         frame.write_parquet(tmp, compression="zstd", compression_level=3, statistics=True)
+        readable_mode(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -211,7 +211,10 @@ class Manifest:
             doc["files"] = {n: FileEntry(**e) for n, e in doc["files"].items()}
             return cls(**doc)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise ManifestError(f"{where}: not a valid release manifest ({exc})") from None
+            raise ManifestError(
+                f"{where}: not a valid release manifest ({exc}); `hcpcs doctor --repair` "
+                "quarantines the release so the next run derives it again from its raw file"
+            ) from None
 
 
 class ManifestError(TerminalError, ValueError):

@@ -12,6 +12,7 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Literal
 
+from contracts.errors import TerminalError
 from contracts.files import atomic_write_bytes
 from contracts.paths import DataDir
 
@@ -155,6 +156,21 @@ class RunSummary:
         return path
 
 
+class RunReportError(TerminalError, ValueError):
+    """The last run report cannot be read; the message names it (``hcpcs status`` says so and
+    goes on: the next run writes a new one)."""
+
+
 def last_run(data_dir: Path) -> RunSummary | None:
+    """What the last run did (None: no run recorded); an unreadable report is a
+    ``RunReportError`` naming the file."""
     path = DataDir(data_dir).last_run
-    return RunSummary.from_dict(json.loads(path.read_text())) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return RunSummary.from_dict(json.loads(path.read_bytes()))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise RunReportError(
+            f"{path}: unreadable run report ({exc}); the next `hcpcs run` writes a new one "
+            f"(earlier reports are in {DataDir(data_dir).runs})"
+        ) from None

@@ -21,6 +21,7 @@ from contracts.layout import CODES_SCHEMA, column_descriptions, domain_columns
 from contracts.paths import DataDir
 from contracts.release import Manifest
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS
+from warehouse.doctor import damaged, read_published, scratch_dir
 from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
 from warehouse.waivers import read_waivers
 
@@ -87,7 +88,11 @@ def _validation_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame
     """One row per entry of ``results`` in each validation.json (the whole document otherwise)."""
     rows: list[dict[str, Any]] = []
     for m in manifests:
-        doc = json.loads((DataDir(data_dir).release(m.release_id) / "validation.json").read_text())
+        path = DataDir(data_dir).release(m.release_id) / "validation.json"
+        try:
+            doc = json.loads(path.read_bytes())
+        except ValueError as exc:
+            raise damaged(path, exc) from None
         entries = doc.get("results") if isinstance(doc.get("results"), list) else [doc]
         for i, entry in enumerate(entries):
             rows.append({"release_id": m.release_id, "result_index": i,
@@ -102,7 +107,7 @@ def _release_tables(data_dir: Path, manifests: list[Manifest]) -> dict[str, pl.D
     ``release_id`` first; a release published before a table existed has no rows in it."""
     out = {}
     for name, schema in EXTRA_TABLES.items():
-        frames = [pl.read_parquet(path).select(pl.lit(m.release_id).alias("release_id"), pl.all())
+        frames = [read_published(path).select(pl.lit(m.release_id).alias("release_id"), pl.all())
                   for m in manifests
                   if (path := DataDir(data_dir).release(m.release_id) / name).exists()]
         empty = pl.DataFrame(schema={"release_id": pl.String(), **schema})
@@ -140,8 +145,15 @@ def _create_from(
     con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, order: str
 ) -> None:
     """CREATE TABLE from a Polars frame, in a fixed row order, through a Parquet file (see
-    ``literal`` for why DuckDB is not handed the frame itself)."""
-    with tempfile.TemporaryDirectory(prefix="hcpcs-") as tmp:
+    ``literal`` for why DuckDB is not handed the frame: through Arrow, it imports pandas too).
+
+    The file goes in the scratch folder of the data directory the database is built in, where
+    ``doctor.sweep`` removes what a killed rebuild leaves, not in /tmp where nothing would."""
+    (db,) = con.execute("SELECT path FROM duckdb_databases() "
+                        "WHERE database_name = current_database()").fetchall()[0]
+    scratch = scratch_dir(Path(db).parent)
+    scratch.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=f"{table}-") as tmp:
         path = Path(tmp) / f"{table}.parquet"
         frame.write_parquet(path)
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({literal(str(path))}) "
@@ -156,12 +168,15 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Ma
     # scan), so the table's order is deterministic without sorting 30 wide columns.
     paths = [str(DataDir(data_dir).release(m.release_id) / "codes.parquet") for m in ordered]
     columns = ", ".join(f'"{c}"' for c in CODES_SCHEMA)
-    con.execute(
-        f"""CREATE TABLE codes AS
-        SELECT regexp_extract(filename, 'release=([^/]+)/codes\\.parquet$', 1) AS release_id,
-               {columns}
-        FROM read_parquet({literal(paths)}, filename = true)"""
-    )
+    try:
+        con.execute(
+            f"""CREATE TABLE codes AS
+            SELECT regexp_extract(filename, 'release=([^/]+)/codes\\.parquet$', 1) AS release_id,
+                   {columns}
+            FROM read_parquet({literal(paths)}, filename = true)"""
+        )
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # its text names the file
+        raise damaged(DataDir(data_dir).releases, exc) from None
     validation = _validation_frame(data_dir, manifests).with_columns(
         pl.col("result").cast(pl.String)
     )

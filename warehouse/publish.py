@@ -26,7 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from contracts.errors import TerminalError
-from contracts.files import atomic_write_bytes, write_parquet
+from contracts.files import atomic_write_bytes, readable_mode, write_parquet
 from contracts.layout import CODES_SCHEMA, REJECTS_SCHEMA
 from contracts.paths import MANIFEST, DataDir
 from contracts.release import (
@@ -40,6 +40,7 @@ from contracts.release import (
 from contracts.validation import GateResult
 from transforms.reconcile import RECONCILIATION_SCHEMA
 from transforms.repairs import REPAIRS_SCHEMA
+from warehouse.doctor import read_published
 from warehouse.lock import publish_lock
 
 SCHEMA_VERSION = 1
@@ -216,6 +217,7 @@ def publish_release(
         _sweep_leftovers(final.parent)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".release={release_id}.tmp-"))
         try:
+            readable_mode(tmp)
             for name, frame in tables.items():
                 write_parquet(frame, tmp / name)
             body = json.dumps(validation.to_dict(), sort_keys=True, indent=2, default=str)
@@ -258,4 +260,4 @@ def load_codes(data_dir: Path, release_id: str) -> pl.DataFrame:
     path = DataDir(data_dir).release(release_id) / "codes.parquet"
     if not path.exists():
         raise PublishError(f"release {release_id} is not published under {path.parent}")
-    return pl.read_parquet(path)
+    return read_published(path)

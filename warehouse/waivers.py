@@ -32,7 +32,10 @@ def read_waivers(data_dir: Path) -> list[Waiver]:
     try:
         return [Waiver(**entry) for entry in json.loads(path.read_text())]
     except (OSError, ValueError, TypeError) as exc:
-        raise WaiverError(f"{path}: not a readable waivers file ({exc})") from None
+        raise WaiverError(
+            f"{path}: not a readable waivers file ({exc}); correct it by hand (a JSON list of "
+            "waivers as `hcpcs accept` writes them), or move it away to drop every waiver"
+        ) from None
 
 
 def add_waiver(data_dir: Path, *, release_id: str, rule: str, sha256: str, reason: str,
