@@ -7,10 +7,13 @@ must be readable like any other file the user creates, so every write ends with 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from contracts.errors import TerminalError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -70,3 +73,34 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: Free space a run needs in its data directory: a release is 1-3 MB raw and about as much again
+#: published, a rebuilt database about 20 MB per 10 releases; below this, stop before writing.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+class WriteCheckError(TerminalError, OSError):
+    """The data directory cannot be written (read-only, no permission, disk full)."""
+
+
+def check_writable(folder: Path, min_free: int = MIN_FREE_BYTES) -> None:
+    """Create ``folder`` if needed and write a probe file in it, and check the free space, so a
+    run that cannot write fails at once with the cause, not half-way with a traceback."""
+    probe = Path(folder) / f".write-probe-{os.getpid()}"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with probe.open("wb") as fh:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise WriteCheckError(f"{folder}: cannot write to the data directory "
+                              f"({exc.strerror or exc}); choose another --data-dir or free it "
+                              "up") from None
+    finally:
+        probe.unlink(missing_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < min_free:
+        raise WriteCheckError(f"{folder}: only {free / 2**20:.1f} MiB free on its disk; a run "
+                              f"needs {min_free / 2**20:.0f} MiB: free some space first")

@@ -8,6 +8,8 @@ data/
   parquet/history/  parquet/changes/          rebuilt from all releases on every publish
   hcpcs.duckdb                                the analysts' database
   reports/                                    run reports, Data Docs
+  quarantine/<UTC time>/                      damaged files moved aside by the doctor
+  .tmp/                                       a rebuild's scratch files
 ```
 """
 
@@ -63,6 +65,18 @@ class DataDir:
     @property
     def waivers(self) -> Path:
         return self.root / "waivers.json"
+
+    @property
+    def quarantine(self) -> Path:
+        """Where damaged published files are moved (never deleted) by ``hcpcs doctor --repair``
+        and at the start of every run."""
+        return self.root / "quarantine"
+
+    @property
+    def scratch(self) -> Path:
+        """Temporary files of a rebuild: inside the data directory, so a killed rebuild's
+        leftovers are found and swept at the next start."""
+        return self.root / ".tmp"
 
     @property
     def reports(self) -> Path:

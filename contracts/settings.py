@@ -16,22 +16,26 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Limits of one download (``sources.fetch``) and of the flows' retry of it."""
+    """Limits of fetching one URL (``sources.fetch``, ``sources.discover``).
+
+    The flows do not retry a fetch on top: a failing source costs ``max_total_seconds`` at most.
+    """
 
     timeout: float = 30
-    """Seconds allowed for connecting and for each read."""
+    """Seconds allowed for connecting and for each read (each capped by what is left of
+    ``max_total_seconds``): a server that stops sending is given up on after this long."""
     max_bytes: int = 200 * MB
     """Largest download accepted (announced or actual); real releases are 1-3 MB."""
     max_member_bytes: int = 64 * MB
     """Largest decompressed data member accepted (ZIP bombs); real files are 2.4-5.4 MB."""
     max_attempts: int = 5
     """Requests per download before giving up on transient failures (5xx, 429, resets)."""
-    max_total_seconds: float = 300
-    """Wall-clock budget of one download, retries and waits included."""
+    max_total_seconds: float = 60
+    """Wall-clock deadline of fetching one URL: every attempt, connection, read and wait between
+    attempts included; a download still running then is cut off (a page discovery shares one
+    deadline for all its pages). Real releases take a few seconds."""
     backoff_base: float = 1.0
     """First wait between attempts in seconds; doubles each time, with jitter."""
-    retry_delay_seconds: float = 60
-    """Seconds before the flow retries a discovery or download that failed transiently."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class GateSettings:
     """Largest change in code count against the previous release."""
     max_vanished_share: float = 0.10
     """Largest share of the previous release's codes allowed to be missing."""
+    max_revision_removed_codes: int = 5
+    """Most codes a revision of the same quarter (2019-Q1r2 after 2019-Q1) may drop that its
+    predecessor had not terminated; CMS's revisions drop a handful at most, a cut file hundreds."""
     max_description_changed_share: float = 0.25
     """Largest share of continuing codes whose description changes (a warning)."""
     max_reject_share: float = 0.01
@@ -96,7 +103,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Defaults, overridden by ``HCPCS_FETCH_<FIELD>`` / ``HCPCS_GATE_<FIELD>`` variables
-        (e.g. ``HCPCS_FETCH_RETRY_DELAY_SECONDS=5``); a malformed value is a ``ValueError``."""
+        (e.g. ``HCPCS_FETCH_MAX_TOTAL_SECONDS=30``); a malformed value is a ``ValueError``."""
         env = os.environ if environ is None else environ
         parts = {}
         for name, part in (("fetch", FetchSettings()), ("gate", GateSettings())):

@@ -97,10 +97,17 @@ def parse(
     """
     from contracts.files import write_parquet
 
+    for target in (out, rejects):
+        if target is not None and target.is_dir():
+            raise fail(f"{target}: is a folder; give the Parquet file to write, e.g. "
+                       f"{target / 'codes.parquet'}")
     member_name, result = _parse_file(path)
-    write_parquet(result.codes, out)
-    if rejects is not None:
-        write_parquet(result.rejects, rejects)
+    try:
+        write_parquet(result.codes, out)
+        if rejects is not None:
+            write_parquet(result.rejects, rejects)
+    except OSError as exc:
+        raise fail(f"{exc.filename or out}: cannot write ({exc.strerror or exc})") from None
     kinds = dict(result.codes.group_by("kind").len().iter_rows())
     typer.echo(
         f"{member_name}: {result.codes.height:,} codes ({kinds.get('procedure', 0):,} procedures, "
@@ -116,8 +123,9 @@ def parse(
 def _offline_prefect(verbose: bool) -> None:
     """Prefect and GX stay offline and keep their state in the project, whoever starts us."""
     apply_offline_env(Path.cwd())
-    if not verbose:  # the run's own summary is printed; Prefect's INFO lines still reach its API
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    if not verbose:  # the run's own summary says what failed and why; Prefect's lines (and its
+        # tracebacks of failed tasks) still reach its API, and --verbose shows them here
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _finish_run(summary: RunSummary, as_json: bool) -> None:
@@ -147,23 +155,54 @@ def _examples(db: Path) -> str:
                                   db=db, data=where)
 
 
+def _usable_source(source: str) -> str:
+    """``source`` with any credentials taken out (kept in this process for the download only, never
+    in Prefect's parameters, reports or the data dir); an unknown source exits with 2."""
+    from contracts.urls import strip_credentials
+    from sources.catalog import CatalogError
+    from sources.registry import source_kind
+
+    try:
+        source_kind(source)
+    except CatalogError as exc:
+        raise fail(str(exc)) from None
+    return strip_credentials(source)
+
+
+def _writable(data_dir: Path) -> None:
+    """A data directory the run cannot write to (read-only, full) exits with 2 before it starts."""
+    from contracts.files import WriteCheckError, check_writable
+
+    try:
+        check_writable(data_dir)
+    except WriteCheckError as exc:
+        raise fail(str(exc)) from None
+
+
 def _run_flow(
     flow_name: str, data_dir: Path, verbose: bool, quiet: bool, **params: Any
 ) -> RunSummary:
     _offline_prefect(verbose)
-    from flows.progress import Reporter, RichReporter, reporting
-    from flows.refresh import backfill, refresh
+    from flows.server import ServerError, ensure_api
     from flows.summary import EXIT_FAILED, RunSummary
 
-    flow = {"refresh": refresh, "backfill": backfill}[flow_name]
     try:
         settings = Settings.from_env()
     except ValueError as exc:
         raise fail(str(exc)) from None
+    _writable(data_dir)
     show = not quiet and sys.stderr.isatty()
     if not quiet:
         typer.echo(f"{flow_name}: starting Prefect (its local server takes 10-20 s to start)...",
                    err=True)
+    try:
+        ensure_api(Path(os.environ["PREFECT_HOME"]))
+    except ServerError as exc:
+        raise fail(str(exc), EXIT_FAILED) from None
+    from flows.progress import Reporter, RichReporter, reporting
+    from flows.refresh import backfill, refresh
+
+    flow = {"refresh": refresh, "backfill": backfill}[flow_name]
     try:
         with reporting(RichReporter() if show else Reporter()):
             result = flow(data_dir=str(data_dir), settings=settings, **params)
@@ -191,6 +230,7 @@ def run(
     """
     from flows.shortcut import nothing_new
 
+    source = _usable_source(source)
     summary = nothing_new(source, data_dir)
     _finish_run(summary or _run_flow("refresh", data_dir, verbose, quiet, source=source), as_json)
 
@@ -217,6 +257,7 @@ def backfill(
                 validate_release_id(rid)
     except ReleaseIdError as exc:
         raise fail(str(exc)) from None
+    source = _usable_source(source)
     _finish_run(
         _run_flow("backfill", data_dir, verbose, quiet, source=source, first=first, last=last),
         as_json,
@@ -250,17 +291,22 @@ def _echo_frame(frame: pl.DataFrame, as_json: bool) -> None:
 def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
     """Published releases (counts, changes, findings, repairs, TXT/xlsx differences, waivers)
     and what the last run did."""
-    from flows.summary import last_run
+    from flows.summary import RunReportError, last_run
     from warehouse.queries import release_details, release_summary
 
     with _connect(data_dir) as con:
         releases = release_summary(con)
         details = release_details(con)
-    last = last_run(data_dir)
+    try:
+        last, unreadable = last_run(data_dir), ""
+    except RunReportError as exc:
+        last, unreadable = None, str(exc)
     if as_json:
         doc = {"releases": releases.to_dicts(),
                "details": {k: v.to_dicts() for k, v in details.items()},
                "last_run": last.to_dict() if last else None}
+        if unreadable:
+            doc["last_run_error"] = unreadable
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
     import polars as pl
@@ -271,6 +317,7 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
         "reactivated", "reused", pl.col("field_changes").alias("changed"),
         pl.col("silent_changes").alias("silent"), pl.col("finding_count").alias("findings"),
         pl.col("repair_count").alias("repairs"), pl.col("difference_count").alias("txt/xlsx"),
+        pl.col("vanished_count").alias("vanished"),
         "waivers", pl.col("superseded_by").fill_null("").alias("superseded by"),
     ), False)
     for title, frame in details.items():
@@ -278,7 +325,8 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
             typer.echo(f"{title}:")
             _echo_frame(frame, False)
     if last is None:
-        typer.echo("last run: none recorded")
+        typer.echo(f"last run: unreadable: {unreadable}" if unreadable else
+                   "last run: none recorded")
         return
     typer.echo(f"last run: {last.started_at} ({last.flow}, {last.seconds:.1f} s)")
     for line in last.lines():
@@ -289,7 +337,9 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
 def diff(
     release_a: str = typer.Argument(..., help="Older release, e.g. 2024-Q1."),
     release_b: str = typer.Argument(..., help="Newer release, e.g. 2025-Q1."),
-    change_type: str | None = typer.Option(None, "--type", help="Only this change type."),
+    change_type: str | None = typer.Option(
+        None, "--type", help="Only this change type (added, discontinued, ..., "
+        "long_description_changed: the code_changes table's change_type)."),
     silent: bool = typer.Option(False, help="Only changes CMS did not flag with an action code."),
     data_dir: Path = DATA_DIR,
     as_json: bool = JSON,
@@ -297,8 +347,12 @@ def diff(
     """Every change after RELEASE_A up to RELEASE_B: code, change type, field, old and new value."""
     import polars as pl
 
+    from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS
     from warehouse.queries import changes_between
 
+    if change_type and change_type not in CHANGE_TYPE_DESCRIPTIONS:
+        raise fail(f"--type {change_type!r} is not a change type; those are: "
+                   f"{', '.join(CHANGE_TYPE_DESCRIPTIONS)}")
     with _connect(data_dir) as con:
         try:
             changes = changes_between(con, release_a, release_b)
@@ -419,7 +473,8 @@ def validate(
     parsed = _parse_file(path)[1]
     before = _parse_file(previous)[1].codes if previous else None
     result = run_gate(parsed.codes, rejects=parsed.rejects, previous=before,
-                      release_id=release_from_name(path.name) or path.name)
+                      release_id=release_from_name(path.name) or path.name,
+                      previous_release_id=release_from_name(previous.name) if previous else None)
     if reports is not None:
         build_data_docs(result, reports)
     if as_json:
@@ -448,7 +503,7 @@ def accept(
     """
     from contracts.settings import GateSettings
     from expectations.suite import all_checks
-    from flows.summary import last_run
+    from flows.summary import RunReportError, last_run
     from warehouse.waivers import add_waiver
 
     rules = [c.name for c in all_checks(GateSettings(), previous_count=0)
@@ -456,7 +511,10 @@ def accept(
     if rule not in rules:
         raise fail(f"{rule!r} is not a release-level rule; those are: {', '.join(rules)}")
     if sha256 is None:
-        last = last_run(data_dir)
+        try:
+            last = last_run(data_dir)
+        except RunReportError as exc:
+            raise fail(f"{exc}; give the file's --sha256") from None
         refused = [r for r in (last.releases if last else [])
                    if r.release_id == release and r.sha256 and rule in r.refused_by]
         if not refused:
@@ -467,6 +525,51 @@ def accept(
                         accepted_by=by)
     typer.echo(f"waiver recorded: {release} {rule} for sha256 {sha256[:12]}... by "
                f"{waiver.accepted_by} ({waiver.reason}); the next run publishes it")
+
+
+@app.command()
+def doctor(
+    repair: bool = typer.Option(
+        False, "--repair", help="Quarantine what is damaged, remove leftovers, and derive the "
+        "quarantined releases again from the raw store (then rebuild the database)."),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
+) -> None:
+    """Check the data directory against its own records, and heal it with --repair.
+
+    Checks every published file against its manifest (size, sha256), that hcpcs.duckdb opens,
+    the raw store (symbolic links, bytes that no longer match their sha256, broken sidecars) and
+    the leftovers of killed runs. Every run does the same at its start. --repair never deletes a
+    published file: it moves it to data/quarantine/<time>/ and publishes the release again from
+    its raw file, the source of truth. Exit status: 0 nothing wrong (or all repaired), 1 problems
+    remain (each printed with the command that fixes it), 2 bad arguments.
+    """
+    from warehouse.doctor import check
+
+    if repair:
+        _writable(data_dir)
+        summary = _run_flow("refresh", data_dir, verbose, True, source=None)
+        problems = check(data_dir)
+        if as_json:
+            typer.echo(json.dumps({"repaired": summary.healed, "run": summary.to_dict(),
+                                   "problems": [str(p) for p in problems]}, indent=2))
+        else:
+            for line in summary.lines():
+                typer.echo(line)
+            for p in problems:
+                typer.echo(f"still wrong: {p}")
+        raise typer.Exit(1 if problems or summary.count("failed") else 0)
+    problems = check(data_dir)
+    if as_json:
+        typer.echo(json.dumps([{"path": str(p.path), "what": p.what, "release_id": p.release_id,
+                                "fix": p.fix} for p in problems], indent=2))
+    else:
+        for p in problems:
+            typer.echo(str(p))
+        typer.echo(f"{len(problems)} problem(s) in {data_dir}" if problems else
+                   f"{data_dir}: every published file matches its manifest; nothing to repair")
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

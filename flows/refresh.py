@@ -1,7 +1,9 @@
 """The Prefect flows: ``refresh`` (the scheduled job) and ``backfill`` (a whole catalog).
 
-Both run the same three phases:
+Both run the same phases:
 
+0. check the data directory against its manifests (``warehouse.doctor``): quarantine what is
+   damaged and derive it again from the raw store, sweep what killed runs left behind;
 1. discover what the source offers, and fetch every release into the raw store (a release that
    cannot be fetched is reported and skipped);
 2. in release order, for each release file not already published (same sha256) nor superseded
@@ -20,6 +22,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 from prefect import flow, get_run_logger
@@ -32,6 +35,7 @@ from contracts.validation import ExpectationOutcome
 from flows import tasks
 from flows.progress import reporter
 from flows.summary import ReleaseOutcome, RunSummary
+from sources.fetch import UnreachableError
 from warehouse import identity
 from warehouse import publish as pub
 from warehouse.history import database_is_current
@@ -62,15 +66,27 @@ def _fetch_all(source: str, data_dir: Path, settings: Settings,
     progress = reporter()
     progress.releases(len(entries), "fetching")
     fetched = []
+    unreachable: dict[str, ReleaseOutcome] = {}  # host -> the outcome that found it unreachable
+    skipped: dict[str, int] = {}
     for entry in entries:
+        host = urlsplit(entry.source_url).hostname or ""
+        if host in unreachable:  # offline: one line for the host, not one wait per file
+            skipped[host] = skipped.get(host, 0) + 1
+            progress.advance()
+            continue
         progress.release(entry.release_id or entry.source_url, "downloading")
         try:
             fetched.append(tasks.fetch_release(entry, data_dir, settings.fetch))
         except Exception as exc:
-            outcomes.append(ReleaseOutcome(entry.release_id or "?", "failed",
-                                           source_url=entry.source_url, stage="fetch",
-                                           message=_error_text(exc)))
+            outcome = ReleaseOutcome(entry.release_id or "?", "failed",
+                                     source_url=entry.source_url, stage="fetch",
+                                     message=_error_text(exc))
+            outcomes.append(outcome)
+            if isinstance(exc, UnreachableError) and host:
+                unreachable[host] = outcome
         progress.advance()
+    for host, count in skipped.items():
+        unreachable[host].message += f" ({count} more file(s) from {host} not tried)"
     return sorted(fetched, key=lambda f: release_sort_key(f.release_id or ""))
 
 
@@ -148,20 +164,27 @@ def _rebuild(data_dir: Path, summary: RunSummary, published_now: list[str]) -> N
         summary.changes_by_type = changes_by_type(con, published_now)
 
 
-def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild: bool,
+def run_pipeline(flow_name: str, source: str | None, data_dir: Path, *, always_rebuild: bool,
                  settings: Settings | None = None,
                  releases: tuple[str, str] | None = None) -> RunSummary:
-    """The body both flows share (must run inside a flow: it calls tasks)."""
+    """The body both flows share (must run inside a flow: it calls tasks). No ``source``: only
+    heal the data directory (``hcpcs doctor --repair``) and rebuild what that needs."""
     logger = get_run_logger()
     data_dir = Path(data_dir)
     settings = settings or Settings.from_env()
     started = time.monotonic()
-    summary = RunSummary(flow_name, source, str(data_dir),
+    summary = RunSummary(flow_name, source or "(none: healing only)", str(data_dir),
                          datetime.now(UTC).isoformat(timespec="seconds"),
                          flow_run_id=str(flow_run.get_id() or ""))
     with publish_lock(data_dir):  # one run at a time per data directory
-        fetched = _fetch_all(source, data_dir, settings, releases, summary.releases)
-        reporter().releases(len(fetched), "processing")
+        healing = tasks.heal_data_dir(data_dir)
+        summary.healed = healing.lines()
+        fetched = (_fetch_all(source, data_dir, settings, releases, summary.releases)
+                   if source else [])
+        reporter().releases(len(healing.rederive) + len(fetched), "processing")
+        for f in healing.rederive:  # quarantined: derived again under the id it had
+            summary.releases.append(_process(f, data_dir, settings))
+            reporter().advance()
         for f in fetched:  # identified one by one: each publish changes what the next one is
             known = identity.identify(f, pub.published_releases(data_dir))
             if known.verdict == "new":
@@ -192,10 +215,13 @@ def run_pipeline(flow_name: str, source: str, data_dir: Path, *, always_rebuild:
 
 
 @flow(name="hcpcs-refresh", log_prints=True)
-def refresh(source: str = "demo", data_dir: str = "data", settings: Settings | None = None) -> dict:
+def refresh(source: str | None = "demo", data_dir: str = "data",
+            settings: Settings | None = None) -> dict:
     """Fetch what is new at ``source``, validate and publish it, then rebuild history once.
 
-    ``settings`` default to ``Settings.from_env()`` at the start of the run.
+    ``settings`` default to ``Settings.from_env()`` at the start of the run. ``source=None``
+    fetches nothing: it heals the data directory (quarantined releases derived again from the raw
+    store) and rebuilds what that needs.
     """
     return run_pipeline("refresh", source, Path(data_dir), always_rebuild=False,
                         settings=settings).to_dict()

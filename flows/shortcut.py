@@ -2,7 +2,8 @@
 
 Starting Prefect's local server costs 10-20 s here, more than a whole demo refresh. When the
 source is a local kind (``sources.registry``: demo, a folder, a file, a local catalog) whose every
-file is on disk and already published with the same sha256, ``hcpcs run`` can say "nothing new"
+file is on disk and already published with the same sha256, and the data directory checks out
+(``warehouse.doctor``: otherwise the flow heals it), ``hcpcs run`` can say "nothing new"
 at once: the flow would only have confirmed it (files superseded by a published newer revision
 count as nothing new too, as in the flow). Any other case (a URL, an unknown or changed file,
 no database) runs the flow.
@@ -20,6 +21,7 @@ from sources.catalog import local_path
 from sources.rawstore import RawStore, sha256_file
 from sources.registry import source_kind
 from warehouse import publish as pub
+from warehouse.doctor import check
 from warehouse.history import database_is_current
 from warehouse.identity import identify
 
@@ -27,8 +29,8 @@ from warehouse.identity import identify
 def nothing_new(source: str, data_dir: Path) -> RunSummary | None:
     """The no-op run's summary if the source is local and entirely published; else None."""
     paths = DataDir(data_dir)
-    if not database_is_current(paths.root):
-        return None
+    if not database_is_current(paths.root) or check(paths.root):
+        return None  # the flow heals the data directory first
     started, clock = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
     try:
         kind = source_kind(source)

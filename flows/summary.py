@@ -63,6 +63,7 @@ class RunSummary:
     database: str = ""
     totals: dict[str, int] = field(default_factory=dict)  # releases, codes, versions, changes
     changes_by_type: dict[str, int] = field(default_factory=dict)  # in releases published now
+    healed: list[str] = field(default_factory=list)  # what the data dir check found and did
 
     def count(self, status: Status) -> int:
         return sum(r.status == status for r in self.releases)
@@ -94,6 +95,7 @@ class RunSummary:
     def lines(self) -> list[str]:
         """The run in a few plain lines (the log summary and the command line's closing words)."""
         out = [f"{self.flow} from {self.source}: {self.verdict} in {self.seconds:.1f} s"]
+        out.extend(f"  data dir: {line}" for line in self.healed)
         for r in self.releases:
             if r.status == "failed":
                 out.append(f"  {r.release_id:<10} FAILED at {r.stage}: {r.message}")

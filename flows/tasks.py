@@ -35,6 +35,7 @@ from transforms.fixed_width import ParseResult
 from transforms.reconcile import reconcile
 from transforms.repairs import apply_repairs, read_repairs
 from warehouse import publish as published
+from warehouse.doctor import Healing, heal
 from warehouse.history import RebuildSummary, rebuild
 from warehouse.waivers import read_waivers
 
@@ -69,7 +70,9 @@ def _parse_key(context: Any, parameters: dict[str, Any]) -> str:
 def parse_release(file: ReleaseFile) -> ParseResult:
     """The data member of a stored release (fixed-width TXT, else CMS's workbook), as codes and
     rejects frames."""
-    member = read_release_file(Path(file.path or ""))
+    path = Path(file.path or "")
+    RawStore(path.parent.parent).verify(file)  # the bytes are still those of the sha256 published
+    member = read_release_file(path)
     return transforms.parse_member(member.name, member.data)
 
 
@@ -85,7 +88,7 @@ def validate_release(file: ReleaseFile, parsed: ParseResult, data_dir: Path,
     before = published.previous_release(Path(data_dir), release_id)
     previous = published.load_codes(Path(data_dir), before) if before else None
     result = run_gate(parsed.codes, rejects=parsed.rejects, previous=previous,
-                      release_id=release_id, settings=settings)
+                      release_id=release_id, previous_release_id=before, settings=settings)
     result = result.with_waivers(read_waivers(Path(data_dir)), file.sha256)
     build_data_docs(result, DataDir(data_dir).reports)
     return result
@@ -117,6 +120,13 @@ def publish_release(file: ReleaseFile, parsed: ParseResult, codes: pl.DataFrame,
                                      rejects=parsed.rejects, validation=validation,
                                      repairs=repairs, reconciliation=reconciliation,
                                      content_sha256=content_sha256)
+
+
+@task(name="heal", cache_policy=NO_CACHE)
+def heal_data_dir(data_dir: Path) -> Healing:
+    """Check the data directory against its manifests, quarantine what is damaged, sweep what
+    killed runs left; the raw files to derive the quarantined releases from again."""
+    return heal(Path(data_dir))
 
 
 @task(name="rebuild-history", cache_policy=NO_CACHE)

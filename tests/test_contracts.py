@@ -72,11 +72,11 @@ def test_manifest_round_trips_and_a_broken_one_names_its_file(tmp_path: Path) ->
 
 def test_settings_come_from_the_environment_once_and_say_what_is_wrong() -> None:
     assert Settings.from_env({}) == Settings()
-    got = Settings.from_env({"HCPCS_FETCH_RETRY_DELAY_SECONDS": "5", "HCPCS_FETCH_TIMEOUT": "2.5",
+    got = Settings.from_env({"HCPCS_FETCH_MAX_TOTAL_SECONDS": "5", "HCPCS_FETCH_TIMEOUT": "2.5",
                              "HCPCS_GATE_MAX_VANISHED_SHARE": "0.02",
                              "HCPCS_GATE_QUICK_FIRST": "false", "UNRELATED": "x"})
-    assert got.fetch == FetchSettings(retry_delay_seconds=5.0, timeout=2.5)
-    assert isinstance(got.fetch.retry_delay_seconds, float)
+    assert got.fetch == FetchSettings(max_total_seconds=5.0, timeout=2.5)
+    assert isinstance(got.fetch.max_total_seconds, float)
     assert got.gate == GateSettings(max_vanished_share=0.02, quick_first=False)
     with pytest.raises(ValueError, match="HCPCS_FETCH_MAX_ATTEMPTS='many': expected a int"):
         Settings.from_env({"HCPCS_FETCH_MAX_ATTEMPTS": "many"})

@@ -256,16 +256,18 @@ def test_real_releases_over_http(real_run) -> None:
     warnings = {r["release_id"]: r["findings"] for r in doc["releases"]}
     assert {release: [w.split(" (")[0] for w in found] for release, found in warnings.items()} == {
         "2016-Q1": ["warning added_not_after_action_effective: 5"],
-        "2017-Q1": ["warning added_not_after_action_effective: 6"],
+        "2017-Q1": ["warning added_not_after_action_effective: 6",
+                    "warning vanished_without_termination: 2"],
         "2019-Q1": ["warning action_effective_date_present: 1",
-                    "warning added_not_after_action_effective: 5"],
+                    "warning added_not_after_action_effective: 5",
+                    "warning vanished_without_termination: 1"],
     }
     assert warnings["2019-Q1"][0] == (
         "warning action_effective_date_present: 1 (A5513 action_effective_date=(blank))")
     code, status = hcpcs("status", "--data-dir", str(data_dir))
     assert code == 0
     assert {r["release_id"]: r["warnings"] for r in status["releases"]} == {
-        "2016-Q1": 1, "2017-Q1": 1, "2019-Q1": 2}
+        "2016-Q1": 1, "2017-Q1": 2, "2019-Q1": 3}
     # 2016 -> 2017: A4720 changed its long description under action N (a silent change)
     assert query(data_dir, """SELECT action_code, silent FROM code_changes
                               WHERE release_id = '2017-Q1' AND code = 'A4720'

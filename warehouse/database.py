@@ -21,7 +21,7 @@ from contracts.layout import CODES_SCHEMA, column_descriptions, domain_columns
 from contracts.paths import DataDir
 from contracts.release import Manifest
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS
-from warehouse.doctor import damaged, read_published, scratch_dir
+from warehouse.doctor import damaged, read_published
 from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
 from warehouse.waivers import read_waivers
 
@@ -46,6 +46,9 @@ RELEASE_COLUMNS: dict[str, str] = {
     "finding_count": "Record-level findings of the gate (one per code, rule and value).",
     "repair_count": "Values repaired from transforms/repairs.csv.",
     "difference_count": "Differences between the TXT and CMS's xlsx copy in the same ZIP.",
+    "vanished_count": "Codes of the previous release missing from this one without a termination "
+                      "date (CMS keeps terminated codes; a code gone without one is lost or a "
+                      "CMS error).",
     "schema_version": "Version of the published Parquet schema.",
     "pipeline_version": "Version of hcpcs-pipeline that published the release.",
 }
@@ -71,6 +74,7 @@ def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
             "finding_count": m.counts.get("findings", 0),
             "repair_count": m.counts.get("repairs", 0),
             "difference_count": m.counts.get("differences", 0),
+            "vanished_count": m.counts.get("vanished", 0),
             "schema_version": m.schema_version, "pipeline_version": m.pipeline_version,
         })
     schema = {c: pl.String() for c in RELEASE_COLUMNS} | {
@@ -78,7 +82,7 @@ def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
         "release_order": pl.Int32(), "effective": pl.Boolean(), "history_seq": pl.Int32(),
         "code_count": pl.Int64(), "procedure_count": pl.Int64(), "modifier_count": pl.Int64(),
         "reject_count": pl.Int64(), "finding_count": pl.Int64(), "repair_count": pl.Int64(),
-        "difference_count": pl.Int64(), "schema_version": pl.Int32(),
+        "difference_count": pl.Int64(), "vanished_count": pl.Int64(), "schema_version": pl.Int32(),
     }
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     return frame.with_columns(pl.col("effective_from").str.to_date())
@@ -151,7 +155,7 @@ def _create_from(
     ``doctor.sweep`` removes what a killed rebuild leaves, not in /tmp where nothing would."""
     (db,) = con.execute("SELECT path FROM duckdb_databases() "
                         "WHERE database_name = current_database()").fetchall()[0]
-    scratch = scratch_dir(Path(db).parent)
+    scratch = DataDir(Path(db).parent).scratch
     scratch.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix=f"{table}-") as tmp:
         path = Path(tmp) / f"{table}.parquet"

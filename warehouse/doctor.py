@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,23 +29,12 @@ import polars as pl
 
 from contracts.errors import TerminalError
 from contracts.paths import DB_NAME, MANIFEST, DataDir
-from contracts.release import Manifest, ManifestError
+from contracts.release import Manifest, ManifestError, ReleaseFile
 from sources.rawstore import RawStore, RawStoreError, sha256_file
 
 REPAIR = "hcpcs doctor --repair"
 #: Age after which an atomic write's aside file is taken for a dead writer's leftover.
 STALE_AFTER = 3600.0  # seconds
-
-
-def quarantine_dir(data_dir: Path) -> Path:
-    """Where damaged published files are moved (to become ``DataDir.quarantine``)."""
-    return Path(data_dir) / "quarantine"
-
-
-def scratch_dir(data_dir: Path) -> Path:
-    """Temporary files of a rebuild: inside the data directory, so ``sweep`` finds a killed
-    rebuild's leftovers (to become ``DataDir.scratch``)."""
-    return Path(data_dir) / ".tmp"
 
 
 class DamagedFileError(TerminalError):
@@ -95,6 +84,63 @@ def check(data_dir: Path) -> list[Problem]:
     return problems
 
 
+@dataclass(frozen=True)
+class Healing:
+    """What ``heal`` found and did."""
+
+    problems: list[Problem]
+    moved: list[Path]  # quarantined, under ``DataDir.quarantine``
+    removed: list[Path]  # leftovers swept
+    rederive: list[ReleaseFile]  # raw files of quarantined releases, with their published ids
+
+    def lines(self) -> list[str]:
+        """One line per problem, saying what was done about it."""
+        again = {f.release_id for f in self.rederive}
+        out = []
+        for p in self.problems:
+            if p.release_id in again:
+                done = "quarantined; derived again from the raw store"
+            elif p.path in self.removed:
+                done = "removed"
+            elif p.release_id or p.path.name == DB_NAME:
+                done = f"quarantined (fix: {p.fix})"
+            else:
+                done = f"fix: {p.fix}"
+            out.append(f"{p.path}: {p.what}; {done}")
+        return out
+
+
+def heal(data_dir: Path) -> Healing:
+    """``check``, then quarantine what is damaged and sweep leftovers; the raw files to derive the
+    quarantined releases from again. Call it holding the publish lock."""
+    problems = check(data_dir)
+    moved = quarantine(data_dir, problems)
+    return Healing(problems, moved, sweep(data_dir), pending(data_dir))
+
+
+def pending(data_dir: Path) -> list[ReleaseFile]:
+    """Quarantined releases that are not published again yet, as the intact raw files to derive
+    them from, under the ids they had (a release whose raw file is gone is not among them: its
+    problem's fix says how to fetch it again)."""
+    paths = DataDir(data_dir)
+    published = {p.name for p in paths.releases.glob("release=*")}
+    latest: dict[str, Path] = {}  # release folder name -> its newest quarantined copy
+    for folder in sorted(paths.quarantine.glob("*/release=*")):
+        if folder.name not in published:
+            latest[folder.name] = folder
+    found = []
+    for name, folder in sorted(latest.items()):
+        release_id = name.removeprefix("release=")
+        try:
+            manifest = Manifest.from_json((folder / MANIFEST).read_bytes(), str(folder))
+        except (OSError, ManifestError):
+            manifest = None
+        raw = _raw_file(paths, release_id, manifest)
+        if raw is not None:
+            found.append(replace(raw, release_id=release_id))
+    return found
+
+
 def quarantine(data_dir: Path, problems: list[Problem]) -> list[Path]:
     """Move each damaged release folder, and a damaged database (with its WAL), to
     ``quarantine/<UTC time>/``; returns where they went. Call it holding the publish lock."""
@@ -105,7 +151,7 @@ def quarantine(data_dir: Path, problems: list[Problem]) -> list[Path]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     moved = []
     for source in sorted(p for p in targets if p.exists()):
-        target = quarantine_dir(paths.root) / stamp / source.name
+        target = paths.quarantine / stamp / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(source, target)
         moved.append(target)
@@ -130,9 +176,9 @@ def _leftovers(data_dir: Path) -> list[Path]:
     """Files and folders that only a killed write leaves behind (see the module docstring)."""
     paths = DataDir(data_dir)
     locked = [*paths.releases.glob(".release=*.tmp-*"), *paths.root.glob(f".{DB_NAME}.tmp-*")]
-    scratch = scratch_dir(paths.root)
+    scratch = paths.scratch
     locked += scratch.iterdir() if scratch.is_dir() else []
-    skip = (quarantine_dir(paths.root), scratch, *locked)
+    skip = (paths.quarantine, scratch, *locked)
     old = time.time() - STALE_AFTER
     aside = [p for p in paths.root.rglob(".*.tmp")
              if p.is_file() and p.stat().st_mtime < old
@@ -176,15 +222,15 @@ def _file_fault(path: Path, size: int, sha256: str) -> str | None:
 
 def _release_fix(paths: DataDir, release_id: str, manifest: Manifest | None) -> str:
     """Quarantine it; and if the raw store cannot give its file back, re-fetch it."""
-    then = f"{REPAIR} (moves release={release_id} to {quarantine_dir(paths.root)})"
+    then = f"{REPAIR} (moves release={release_id} to {paths.quarantine})"
     raw = _raw_file(paths, release_id, manifest)
     if raw is not None:
-        return f"{then}; the next run derives it again from {raw}"
+        return f"{then}; the next run derives it again from {raw.path}"
     source = (manifest.source_url if manifest else None) or "<its URL or file>"
     return f"{then}, then hcpcs run --source {source} (its raw file is not in the raw store)"
 
 
-def _raw_file(paths: DataDir, release_id: str, manifest: Manifest | None) -> Path | None:
+def _raw_file(paths: DataDir, release_id: str, manifest: Manifest | None) -> ReleaseFile | None:
     """The intact raw store file the release was published from (by the manifest's
     ``raw_sha256``, or by id when the manifest is unreadable), or None."""
     store = RawStore(paths.raw)
@@ -194,7 +240,7 @@ def _raw_file(paths: DataDir, release_id: str, manifest: Manifest | None) -> Pat
                 store.verify(z)
             except RawStoreError:
                 continue
-            return Path(z.path or "")
+            return z
     return None
 
 
@@ -231,6 +277,6 @@ def _check_database(paths: DataDir) -> list[Problem]:
             return []
         what = f"cannot be read: {str(exc).splitlines()[0]}"
         return [Problem(paths.database, what, None,
-                        f"{REPAIR} (moves it to {quarantine_dir(paths.root)}; the next run "
+                        f"{REPAIR} (moves it to {paths.quarantine}; the next run "
                         "rebuilds it from the published Parquet)")]
     return []

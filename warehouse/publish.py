@@ -116,7 +116,7 @@ def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType])
 
 
 def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
-              file: ReleaseFile, content_sha256: str | None) -> Manifest:
+              file: ReleaseFile, validation: GateResult, content_sha256: str | None) -> Manifest:
     codes, rejects = tables["codes.parquet"], tables["rejects.parquet"]
     files = {}
     rows_of = {name: frame.height for name, frame in tables.items()}
@@ -141,6 +141,8 @@ def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
             "findings": tables["findings.parquet"].height,
             "repairs": int(tables["repairs.parquet"]["applied"].sum()),
             "differences": tables["reconciliation.parquet"].height,
+            "vanished": next((o.unexpected_count or 0 for o in validation.outcomes
+                              if o.name == "vanished_without_termination"), 0),
         },
         schema_version=SCHEMA_VERSION,
         schema_fingerprint=schema_fingerprint(),
@@ -222,7 +224,7 @@ def publish_release(
                 write_parquet(frame, tmp / name)
             body = json.dumps(validation.to_dict(), sort_keys=True, indent=2, default=str)
             atomic_write_bytes(tmp / "validation.json", (body + "\n").encode())
-            manifest = _manifest(release_id, tmp, tables, file, content_sha256)
+            manifest = _manifest(release_id, tmp, tables, file, validation, content_sha256)
             atomic_write_bytes(tmp / MANIFEST, manifest.to_json())
             _fsync_dir(tmp)
             os.rename(tmp, final)

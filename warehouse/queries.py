@@ -24,7 +24,7 @@ def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                   count(x.code) FILTER (x.silent) AS silent_changes,
                   count(DISTINCT x.code) AS codes_changed,
                   coalesce(v.warnings, 0) AS warnings,
-                  r.finding_count, r.repair_count, r.difference_count,
+                  r.finding_count, r.repair_count, r.difference_count, r.vanished_count,
                   (SELECT count(*) FROM waivers w
                    WHERE w.release_id = r.release_id AND w.sha256 = r.raw_sha256) AS waivers
            FROM releases r LEFT JOIN code_changes x USING (release_id)
