@@ -91,15 +91,16 @@ def check_writable(folder: Path, min_free: int = MIN_FREE_BYTES) -> None:
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
         with probe.open("wb") as fh:
-            fh.write(b"\0" * 4096)
-            fh.flush()
-            os.fsync(fh.fileno())
+            try:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                probe.unlink()
     except OSError as exc:
         raise WriteCheckError(f"{folder}: cannot write to the data directory "
                               f"({exc.strerror or exc}); choose another --data-dir or free it "
                               "up") from None
-    finally:
-        probe.unlink(missing_ok=True)
     free = shutil.disk_usage(folder).free
     if free < min_free:
         raise WriteCheckError(f"{folder}: only {free / 2**20:.1f} MiB free on its disk; a run "

@@ -13,7 +13,8 @@ from flows.cli import app
 from tests.conftest import real_txt
 
 runner = CliRunner()
-COMMANDS = ("parse", "validate", "run", "backfill", "status", "diff", "code", "serve")
+COMMANDS = ("parse", "validate", "run", "backfill", "status", "diff", "code", "accept", "doctor",
+            "serve")
 
 
 def test_help_lists_every_command_without_heavy_imports() -> None:

@@ -337,3 +337,40 @@ def test_invalid_json_names_the_file_and_what_to_do(data: Path) -> None:
     paths.last_run.write_text('{"flow": "refresh"}')
     with pytest.raises(RunReportError, match=r"unreadable run report .*missing 3 required"):
         last_run(data)
+
+
+def test_every_run_heals_and_doctor_repair_heals_on_demand(tmp_path: Path) -> None:
+    """The demo, published; a truncated codes.parquet is named by `hcpcs doctor`, and the next
+    `hcpcs run` (not "nothing new") quarantines it and publishes the release again from its raw
+    file; a missing findings.parquet is healed the same way by `hcpcs doctor --repair`."""
+    from flows.cli import app
+    from tests.test_flows import hcpcs, query, runner
+
+    data = tmp_path / "data"
+    assert hcpcs("run", "--data-dir", str(data))[0] == 0
+    folder = DataDir(data).release("2024-Q2")
+    codes = folder / "codes.parquet"
+    good = codes.read_bytes()
+    codes.write_bytes(good[: len(good) // 2])
+
+    found = runner.invoke(app, ["doctor", "--data-dir", str(data)])
+    assert found.exit_code == 1
+    assert found.stdout.splitlines()[0].startswith(
+        f"{codes}: wrong size: manifest {len(good)} bytes, found {len(good) // 2} (fix: {REPAIR}")
+    code, run = hcpcs("run", "--data-dir", str(data))
+    assert code == 0, run
+    assert run["healed"] == [f"{codes}: wrong size: manifest {len(good)} bytes, found "
+                             f"{len(good) // 2}; quarantined; derived again from the raw store"]
+    assert [(r["release_id"], r["status"]) for r in run["releases"]
+            if r["status"] != "unchanged"] == [("2024-Q2", "published")]
+    assert codes.read_bytes() == good  # the same bytes as first published
+    [kept] = (data / "quarantine").glob("*/release=2024-Q2/codes.parquet")
+    assert kept.stat().st_size == len(good) // 2  # never deleted
+    assert runner.invoke(app, ["doctor", "--data-dir", str(data)]).exit_code == 0
+
+    (DataDir(data).release("2025-Q1") / "findings.parquet").unlink()
+    repaired = runner.invoke(app, ["doctor", "--repair", "--data-dir", str(data)])
+    assert repaired.exit_code == 0, repaired.output
+    assert "2025-Q1    published" in repaired.stdout
+    assert (DataDir(data).release("2025-Q1") / "findings.parquet").exists()
+    assert query(data, "SELECT count(*) FROM releases") == [(9,)]

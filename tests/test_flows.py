@@ -362,14 +362,16 @@ def test_failed_rebuild_is_reported_and_redone_by_the_next_run(tmp_path: Path) -
     for p in write_demo_releases(tmp_path / "demo")[:2]:
         shutil.copy(p, folder / p.name)
     data_dir = tmp_path / "data"
-    (data_dir / DB_NAME).mkdir(parents=True)  # the database cannot be swapped in
+    blocker = DataDir(data_dir).history_parquet.parent
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the history folder goes")  # the rebuild cannot write
     first = refresh(source=str(folder), data_dir=str(data_dir))
     assert first["exit_code"] == EXIT_FAILED and not first["rebuilt"]
     history = next(r for r in first["releases"] if r["release_id"] == "history")
     assert (history["status"], history["stage"]) == ("failed", "rebuild")
     assert [r["status"] for r in first["releases"] if r["release_id"] != "history"] == [
         "published", "published"]
-    (data_dir / DB_NAME).rmdir()
+    blocker.unlink()
     code, again = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
     assert code == EXIT_NOTHING_NEW and again["rebuilt"]  # nothing new, but history caught up
     assert query(data_dir, "SELECT count(*) FROM releases") == [(2,)]

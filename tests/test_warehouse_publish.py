@@ -53,7 +53,7 @@ def test_manifest_lists_every_file_with_sha256_and_rows(tmp_path: Path) -> None:
     assert m["member_name"] == "HCPC_2019-Q1.txt"
     assert len(m["raw_sha256"]) == 64
     assert m["counts"] == {"codes": 3, "procedures": 2, "modifiers": 1, "rejects": 0,
-                           "findings": 0, "repairs": 0, "differences": 0}
+                           "findings": 0, "repairs": 0, "differences": 0, "vanished": 0}
     assert m["schema_version"] == pub.SCHEMA_VERSION
     assert m["schema_fingerprint"] == pub.schema_fingerprint()
     assert m["pipeline_version"] == pub.pipeline_version()
