@@ -10,11 +10,12 @@ module stays cheap (standard library only): discovery and the demo are imported 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from contracts.paths import DataDir
+from contracts.urls import strip_credentials
 from contracts.release import ReleaseFile, quarter_of, release_from_name, sort_files
 from sources.catalog import (
     CatalogError,
@@ -130,8 +131,10 @@ def source_kind(source: str) -> SourceKind:
 
 
 def resolve_source(source: str, data_dir: Path) -> list[ReleaseFile]:
-    """The release files ``source`` offers (see ``SOURCE_KINDS``)."""
-    return source_kind(source).resolve(source, DataDir(data_dir))
+    """The release files ``source`` offers (see ``SOURCE_KINDS``), their URLs without
+    credentials (kept in this process for the download: ``contracts.urls``)."""
+    offered = source_kind(source).resolve(source, DataDir(data_dir))
+    return [replace(f, source_url=strip_credentials(f.source_url)) for f in offered]
 
 
 def sources_help() -> str:

@@ -4,14 +4,20 @@ full data directory, bad arguments: one clear line and the exit status the help 
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from typer.testing import CliRunner
@@ -202,3 +208,57 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, cms_dir: Path) -> No
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.startswith(message), result.stderr
         assert len(result.stderr.splitlines()) == 1
+
+
+class _BasicAuthHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves its folder only to user `hcpcs` with password `s3cr3t-pw`."""
+
+    def do_GET(self) -> None:
+        wanted = "Basic " + base64.b64encode(b"hcpcs:s3cr3t-pw").decode()
+        if self.headers.get("Authorization") != wanted:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="cms"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_credentials_in_a_source_url_are_used_and_never_kept(tmp_path: Path) -> None:
+    """The download authenticates; the password is nowhere: not in the data directory, the run's
+    output, nor Prefect's flow run parameters and task run names."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from sources.demo import write_demo_releases
+    from tests.test_flows import hcpcs
+
+    served = tmp_path / "served"
+    zip_path = write_demo_releases(tmp_path / "demo")[0]
+    served.mkdir()
+    (served / zip_path.name).write_bytes(zip_path.read_bytes())
+    handler = functools.partial(_BasicAuthHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://hcpcs:s3cr3t-pw@127.0.0.1:{server.server_port}/{zip_path.name}"
+        data_dir = tmp_path / "data"
+        code, doc = hcpcs("run", "--source", url, "--data-dir", str(data_dir))
+    finally:
+        server.shutdown()
+    assert code == EXIT_PUBLISHED, doc
+    assert doc["releases"][0]["source_url"] == (
+        f"http://127.0.0.1:{server.server_port}/{zip_path.name}")
+    assert "s3cr3t" not in json.dumps(doc)
+    assert [p for p in data_dir.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()] == []
+    this_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(doc["flow_run_id"])]))
+    with get_client(sync_client=True) as client:
+        [flow_run] = client.read_flow_runs(flow_run_filter=this_run)
+        task_runs = client.read_task_runs(flow_run_filter=this_run)
+    assert "s3cr3t" not in json.dumps(flow_run.parameters, default=str)
+    names = [t.name for t in task_runs]
+    assert f"fetch http://127.0.0.1:{server.server_port}/{zip_path.name}" in names
+    assert not [n for n in names if "s3cr3t" in n]

@@ -379,6 +379,18 @@ def test_broken_rows_are_rejected_and_nothing_is_lost(jan_2020):
     assert result.rejects["text"][-1] == "S2115\t0020\t4\tthe continuation of another code"
 
 
+def test_a_repeated_code_is_kept_and_reported(jan_2020):
+    """As in the TXT parser: both records stay codes (the gate's code_unique refuses the file)
+    and the later one is a reject naming the first."""
+    rows = [jan_2020[0], _row(jan_2020, "S2107"), _row(jan_2020, "S2112"),
+            _row(jan_2020, "S2107")]
+    result = parse_anweb_xlsx(_xlsx(rows))
+    assert result.codes["code"].to_list() == ["S2107", "S2112", "S2107"]
+    assert result.rejects.drop("text").rows() == [
+        (4, "S2107", "code S2107 appears again: its first record starts at line 2")]
+    assert result.rejects["text"][0].startswith("S2107\t0010\t3\tAdoptive immunotherapy")
+
+
 def test_legacy_xls_of_january_2020(jan_2020):
     """CMS's January 2020 file was an .xls; only its CSV export survives, so the .xls is
     written again from it (xlwt, BIFF8) and read like the xlsx."""

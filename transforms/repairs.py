@@ -45,7 +45,7 @@ def read_repairs(path: str | Path | None = None) -> pl.DataFrame:
     """The repairs table (``path``, else the shipped one), checked entry by entry."""
     path = Path(path) if path else SHIPPED_REPAIRS
     try:
-        table = pl.read_csv(path, schema={c: pl.String() for c in _COLUMNS})
+        table = pl.read_csv(path, glob=False, schema={c: pl.String() for c in _COLUMNS})
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise RepairsTableError(f"{path}: cannot read the repairs table ({exc})") from None
     for line, row in enumerate(table.iter_rows(named=True), 2):  # a handful of rows

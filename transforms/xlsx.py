@@ -31,6 +31,7 @@ from transforms.fixed_width import (
     group_records,
     occurrence_labels,
     rejected_records,
+    repeated_codes,
     typed_text,
     unparsed_list,
 )
@@ -164,8 +165,11 @@ def parse_anweb_xlsx(data: bytes, name: str = "workbook") -> ParseResult:
         broken = rejected_records(records)
         records = records.filter(~pl.col("line").is_in(broken["line"].implode()))
         rejects.append(broken.select(not_records.columns))
+    codes = _codes(records, extra)
+    again = repeated_codes(codes)  # both stay codes (the gate refuses the file), reported here
+    rejects.append(again.join(rows.select("line", "text"), on="line").select(not_records.columns))
     return ParseResult(
-        codes=_codes(records, extra),
+        codes=codes,
         rejects=pl.concat(rejects)
         .sort("line")
         .select([pl.col(n).cast(t) for n, t in REJECTS_SCHEMA.items()]),

@@ -12,9 +12,8 @@ import time
 import pytest
 
 from contracts.settings import GateSettings
-from expectations.frame import codes_frame, previous_frame
-from expectations.gate import gx_context, run_gate, validate_checks
-from expectations.suite import Check, all_checks, derived_columns
+from expectations.gate import batch_frames, gx_context, run_gate, validate_checks
+from expectations.suite import Check, all_checks
 from tests.bench.bench_sources import _median
 
 pytestmark = pytest.mark.bench
@@ -30,11 +29,9 @@ def test_gate_on_real_2019(real_parsed) -> None:
     whole = _median(lambda: run_gate(codes, rejects=rejects, previous=previous,
                                      release_id="2019-Q1"), RUNS)
     checks = all_checks(GateSettings(), previous.height, codes.height)
-    derived = {b: derived_columns(checks, b) for b in ("codes", "previous")}
-    frames = {"codes": codes_frame(codes, derived["codes"], previous),
-              "previous": previous_frame(codes, previous, derived["previous"]),
-              "rejects": rejects}
-    prepare = _median(lambda: codes_frame(codes, derived["codes"], previous), RUNS)
+    frames = batch_frames(codes, checks, rejects=rejects, previous=previous)
+    prepare = _median(lambda: batch_frames(codes, checks, rejects=rejects, previous=previous),
+                      RUNS)
     ctx = gx_context()
 
     def timed(checks: list[Check], repeat: int) -> float:
