@@ -66,22 +66,25 @@ def hcpcs_process(*args: str, env: dict[str, str] | None = None,
 
 
 def kill_when(data_dir: Path, ready: Callable[[], bool], timeout: float = 240) -> list[int]:
-    """Start `hcpcs run` on the demo, SIGKILL it once ``ready()``; the processes it had started,
-    which must all be gone a few seconds later."""
-    proc = hcpcs_process("run", "--data-dir", str(data_dir), "--quiet")
+    """Start `hcpcs run` on the demo, SIGKILL it once ``ready()``; the processes it had started
+    that are still alive a few seconds later (killed then, so a failure leaves none behind)."""
+    proc = subprocess.Popen([HCPCS, "run", "--data-dir", str(data_dir), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while not ready():
-        assert proc.poll() is None, f"the run ended before the kill point: {proc.communicate()}"
+        assert proc.poll() is None, "the run ended before the kill point"
         assert time.monotonic() < deadline, "kill point never reached"
         time.sleep(0.02)
     started = children(proc.pid)
     proc.kill()
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.wait() == -signal.SIGKILL
     end = time.monotonic() + 15
     while any(alive(p) for p in started) and time.monotonic() < end:
         time.sleep(0.1)
-    return [p for p in started if alive(p)]
+    left = [p for p in started if alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
 
 
 def test_kill_9_at_every_stage_leaves_no_orphan_and_no_corruption(tmp_path: Path) -> None:
