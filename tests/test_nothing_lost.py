@@ -178,6 +178,26 @@ def test_a_cut_revision_of_the_same_quarter_is_refused(cut, codes_2019) -> None:
     assert result.outcome("code_count_drift").observed == "6,191 codes (previous 6,800, -9.0%)"
 
 
+def test_a_cut_copy_after_the_good_release_never_supersedes_it(tmp_path, cms_dir, full) -> None:
+    """The fault campaign's case: the real 2019 ZIP published, then its TXT cut at a line
+    boundary (609 codes missing) offered as a revision: refused, the good release stays current."""
+    from tests.conftest import REAL_RELEASES
+
+    data_dir = tmp_path / "data"
+    code, _ = hcpcs("run", "--source", str(cms_dir / REAL_RELEASES["2019-Q1"][0]),
+                    "--data-dir", str(data_dir))
+    assert code == EXIT_PUBLISHED
+    cut_txt = tmp_path / "HCPC2019_CONTR_ANWEB.txt"
+    cut_txt.write_bytes(full[: full.index(b"\nS400500100") + 1])
+    code, doc = hcpcs("run", "--source", str(cut_txt), "--data-dir", str(data_dir))
+    assert code == EXIT_FAILED
+    (refused,) = doc["releases"]
+    assert (refused["release_id"], refused["refused_by"]) == ("2019-Q1r2",
+                                                              ["revision_removes_codes"])
+    assert query(data_dir, "SELECT release_id, code_count FROM releases") == [("2019-Q1", 6800)]
+    assert query(data_dir, "SELECT count(*) FROM codes_current") == [(6800,)]
+
+
 @pytest.mark.parametrize("previous_release_id", [None, "2018-Q4", "HCPC2019_CONTR_ANWEB.txt"])
 def test_against_another_quarter_the_revision_rule_does_not_apply(cut, codes_2019,
                                                                   previous_release_id) -> None:
