@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from contracts.paths import DataDir
-from contracts.urls import strip_credentials
 from contracts.release import ReleaseFile, quarter_of, release_from_name, sort_files
+from contracts.urls import strip_credentials
 from sources.catalog import (
     CatalogError,
     cms_catalog,

@@ -48,3 +48,20 @@ def real_parsed(cms_dir: Path):
     from transforms import parse_anweb
 
     return {release: parse_anweb(real_txt(cms_dir, release)) for release in REAL_RELEASES}
+
+
+@pytest.fixture
+def server():
+    """A fault-injecting HTTP server on 127.0.0.1 (``tests.test_sources_fetch.FaultServer``)."""
+    from tests.test_sources_fetch import running_server
+
+    with running_server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """An empty raw store under ``tmp_path``."""
+    from sources.rawstore import RawStore
+
+    return RawStore(tmp_path / "raw")

@@ -59,23 +59,30 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def own_env(**extra: str) -> dict[str, str]:
+    """This environment, without the Prefect server this test process may have started: the
+    command starts (and must end) its own, as on an operator's machine."""
+    return {k: v for k, v in {**os.environ, **extra}.items() if k != "PREFECT_API_URL"}
+
+
 def hcpcs_process(*args: str, env: dict[str, str] | None = None,
                   **kwargs) -> subprocess.Popen[str]:
     return subprocess.Popen([HCPCS, *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, **kwargs)
+                            stderr=subprocess.PIPE, env=own_env(**(env or {})), **kwargs)
 
 
 def kill_when(data_dir: Path, ready: Callable[[], bool], timeout: float = 240) -> list[int]:
     """Start `hcpcs run` on the demo, SIGKILL it once ``ready()``; the processes it had started
     that are still alive a few seconds later (killed then, so a failure leaves none behind)."""
     proc = subprocess.Popen([HCPCS, "run", "--data-dir", str(data_dir), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=own_env())
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, "the run ended before the kill point"
         assert time.monotonic() < deadline, "kill point never reached"
         time.sleep(0.02)
     started = children(proc.pid)
+    assert started, "the run had started no server: nothing to check"
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
     end = time.monotonic() + 15

@@ -15,21 +15,17 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from contracts.settings import FetchSettings
 from sources.discover import discover
 from sources.fetch import FetchError, UnreachableError, fetch
-from sources.rawstore import RawStore
 from tests.test_sources_fetch import (
     GOOD,
     ZIP_PATH,
     Action,
-    FaultServer,
     respond,
-    running_server,
     stall,
     tree,
 )
@@ -38,17 +34,6 @@ from tests.test_sources_fetch import (
 LIMITED = FetchSettings(timeout=5, max_total_seconds=2, max_attempts=100, backoff_base=0.2)
 SLACK = 1.0
 OFFLINE_HOST = "hcpcs-pipeline-test.invalid"
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with running_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> RawStore:
-    return RawStore(tmp_path / "raw")
 
 
 def drip(*, sized: bool, seconds: float = 8) -> Action:

@@ -25,9 +25,7 @@ from tests.test_sources_fetch import (
     GOOD,
     GOOD_V2,
     ZIP_PATH,
-    FaultServer,
     respond,
-    running_server,
 )
 
 SHA = hashlib.sha256(GOOD).hexdigest()
@@ -166,12 +164,6 @@ def test_a_sidecar_without_its_file_and_a_file_without_its_sidecar(
         f"{lost_file.path.with_suffix('.json')}: sidecar without its file {lost_file.path.name} "
         f"(an interrupted fetch); not listed ({REFETCH})",
     ]
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with running_server() as srv:
-        yield srv
 
 
 def test_invalid_http_json_is_an_error_naming_it(server, store) -> None:

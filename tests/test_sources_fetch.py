@@ -129,16 +129,6 @@ def running_server() -> Iterator[FaultServer]:
         srv.server_close()
 
 
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with running_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> RawStore:
-    return RawStore(tmp_path / "raw")
-
 
 def tree(root: Path) -> dict[str, str]:
     """Every file under root (temp files included) -> sha256 of its bytes."""

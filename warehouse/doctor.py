@@ -10,9 +10,10 @@ removes the leftovers, and the raw store's interrupted downloads.
 
 What counts as a leftover: an aside folder of a publish (``.release=<id>.tmp-*``), a rebuild's
 database (``.hcpcs.duckdb.tmp-*``) and its scratch files (``.tmp/``) are only made under the publish
-lock, so while the caller holds it they belong to a dead process. An atomic write's aside file
-(``.<name>.<random>.tmp``) may also be written without the lock (run reports, demo files), so it
-counts only once it is older than ``STALE_AFTER``.
+lock, so while the caller holds it they belong to a dead process; so are the raw store's and the
+release folders' atomic-write aside files (``.<name>.<random>.tmp``). Elsewhere such a file may be
+written without the lock (run reports, waivers), so it counts only once it is older than
+``STALE_AFTER``.
 """
 
 from __future__ import annotations
@@ -180,9 +181,10 @@ def _leftovers(data_dir: Path) -> list[Path]:
     locked += scratch.iterdir() if scratch.is_dir() else []
     skip = (paths.quarantine, scratch, *locked)
     old = time.time() - STALE_AFTER
+    under_lock = (paths.raw, paths.releases)  # written only by a run holding the lock
     aside = [p for p in paths.root.rglob(".*.tmp")
-             if p.is_file() and p.stat().st_mtime < old
-             and not any(p.is_relative_to(s) for s in skip)]
+             if p.is_file() and not any(p.is_relative_to(s) for s in skip)
+             and (any(p.is_relative_to(d) for d in under_lock) or p.stat().st_mtime < old)]
     return sorted([*locked, *aside])
 
 

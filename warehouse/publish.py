@@ -38,6 +38,7 @@ from contracts.release import (
     release_sort_key,
 )
 from contracts.validation import GateResult
+from sources.rawstore import sha256_file
 from transforms.reconcile import RECONCILIATION_SCHEMA
 from transforms.repairs import REPAIRS_SCHEMA
 from warehouse.doctor import read_published
@@ -93,14 +94,6 @@ def pipeline_version() -> str:
         return "0+unknown"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> None:
     got = dict(frame.schema)
     if got != schema:
@@ -122,7 +115,7 @@ def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
     rows_of = {name: frame.height for name, frame in tables.items()}
     for name, rows in (*rows_of.items(), ("validation.json", None)):
         path = tmp / name
-        files[name] = FileEntry(sha256=_sha256(path), bytes=path.stat().st_size, rows=rows)
+        files[name] = FileEntry(sha256=sha256_file(path), bytes=path.stat().st_size, rows=rows)
     kinds = codes.group_by("kind").len()
     by_kind = dict(zip(kinds["kind"].to_list(), kinds["len"].to_list(), strict=True))
     return Manifest(
