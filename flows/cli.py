@@ -54,7 +54,8 @@ def _root() -> None:
     Data lives in ./data (or --data-dir / HCPCS_DATA_DIR): raw ZIPs, Parquet releases, hcpcs.duckdb.
 
     Exit status of run and backfill: 0 published something, 3 nothing new, 1 a release failed
-    (the others were still published), 2 bad arguments or unreadable input.
+    (the others were still published), 2 bad arguments, unknown source, or a data directory that
+    cannot be written.
     """
 
 
@@ -226,7 +227,9 @@ def run(
 
     Releases already published with the same sha256 are skipped, so a second run is a no-op
     (answered without starting Prefect when the source is local and all of it is published).
-    Exit status: 0 published, 3 nothing new, 1 a release failed (the others were published).
+    Exit status: 0 published, 3 nothing new (also: only superseded or duplicate files), 1 a
+    release failed (the others were published), 2 unknown source, or a data directory that is
+    read-only or full.
     """
     from flows.shortcut import nothing_new
 
