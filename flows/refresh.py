@@ -29,7 +29,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from contracts.release import ReleaseFile, release_sort_key
+from contracts.release import Manifest, ReleaseFile, release_sort_key
 from contracts.settings import Settings
 from contracts.validation import ExpectationOutcome
 from flows import tasks
@@ -97,10 +97,12 @@ def _finding(outcome: ExpectationOutcome) -> str:
     return f"{outcome.severity} {outcome.name}: {count}" + (f" ({samples})" if samples else "")
 
 
-def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutcome:
+def _process(f: ReleaseFile, data_dir: Path, settings: Settings,
+             published: list[Manifest]) -> ReleaseOutcome:
     """parse -> validate -> publish one fetched release; any failure is the outcome, not a crash.
 
-    ``f.release_id`` is the id it publishes under (``warehouse.identity``)."""
+    ``f.release_id`` is the id it publishes under (``warehouse.identity``); ``published`` the
+    manifests of what is published now."""
     release_id = f.release_id or "?"
     out = ReleaseOutcome(release_id, "failed", source_url=f.source_url, sha256=f.sha256)
     progress = reporter()
@@ -112,7 +114,7 @@ def _process(f: ReleaseFile, data_dir: Path, settings: Settings) -> ReleaseOutco
         out.codes, out.rejects = parsed.codes.height, parsed.rejects.height
         out.procedures, out.modifiers = kinds.get("procedure", 0), kinds.get("modifier", 0)
         content = identity.content_sha256(parsed.codes)
-        same = identity.duplicate_of(content, release_id, pub.published_releases(data_dir))
+        same = identity.duplicate_of(content, release_id, published)
         if same is not None:
             out.status, out.stage = "duplicate", ""
             out.message = (f"same content as the published {same.release_id} "
@@ -183,12 +185,14 @@ def run_pipeline(flow_name: str, source: str | None, data_dir: Path, *, always_r
                    if source else [])
         reporter().releases(len(healing.rederive) + len(fetched), "processing")
         for f in healing.rederive:  # quarantined: derived again under the id it had
-            summary.releases.append(_process(f, data_dir, settings))
+            summary.releases.append(_process(f, data_dir, settings,
+                                             pub.published_releases(data_dir)))
             reporter().advance()
         for f in fetched:  # identified one by one: each publish changes what the next one is
-            known = identity.identify(f, pub.published_releases(data_dir))
+            published = pub.published_releases(data_dir)
+            known = identity.identify(f, published)
             if known.verdict == "new":
-                outcome = _process(known.file, data_dir, settings)
+                outcome = _process(known.file, data_dir, settings, published)
             else:
                 outcome = ReleaseOutcome(known.file.release_id or "?", known.verdict,
                                          source_url=f.source_url, sha256=f.sha256,
