@@ -317,7 +317,7 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
     _echo_frame(releases.select(
         pl.col("release_id").alias("release"), pl.col("code_count").alias("codes"),
         pl.col("reject_count").alias("rejects"), "added", "discontinued", "dropped",
-        "reactivated", "reused", pl.col("field_changes").alias("changed"),
+        "reactivated", "reused", "redefined", pl.col("field_changes").alias("changed"),
         pl.col("silent_changes").alias("silent"), pl.col("finding_count").alias("findings"),
         pl.col("repair_count").alias("repairs"), pl.col("difference_count").alias("txt/xlsx"),
         pl.col("vanished_count").alias("vanished"),

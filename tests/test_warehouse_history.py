@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import duckdb
@@ -25,6 +26,8 @@ R = {  # release -> rows (code + the fields that differ from the synthetic defau
         {"code": "A0009"},
         {"code": "A0010"},
         {"code": "A0011"},
+        {"code": "A0012", "long_description": "Old sense"},
+        {"code": "A0013"},
     ],
     "2020-Q2": [
         {"code": "A0001"},
@@ -33,9 +36,15 @@ R = {  # release -> rows (code + the fields that differ from the synthetic defau
         {"code": "A0005", "action_code": "R"},
         {"code": "A0007", "long_description": "Foo bar  baz "},
         {"code": "A0008", "long_description": "Widget, large"},
-        {"code": "A0009", "action_code": "S", "short_description": "Renamed"},
+        {"code": "A0009", "action_code": "S", "short_description": "Renamed",
+         "action_effective_date": D(2020, 5, 1)},
         {"code": "A0010"},
         {"code": "A0011"},
+        # redefined in place: a later add date and a new meaning, no gap, under action A
+        {"code": "A0012", "action_code": "A", "added_date": D(2020, 4, 1),
+         "long_description": "New sense"},
+        # terminated retroactively, without a word (action N)
+        {"code": "A0013", "termination_date": D(2020, 2, 29)},
     ],
     "2020-Q3": [
         {"code": "A0001"},
@@ -46,9 +55,13 @@ R = {  # release -> rows (code + the fields that differ from the synthetic defau
          "long_description": "A brand new meaning"},
         {"code": "A0007", "long_description": "Foo bar baz"},
         {"code": "A0008", "long_description": "Widget, large"},
-        {"code": "A0009", "short_description": "Renamed"},
-        {"code": "A0010", "action_code": "P", "pricing_indicators": ["11", None, None, None]},
+        {"code": "A0009", "short_description": "Renamed", "action_effective_date": D(2020, 5, 1)},
+        {"code": "A0010", "action_code": "P", "pricing_indicators": ["11"]},
         {"code": "A0011"},
+        {"code": "A0012", "added_date": D(2020, 4, 1), "long_description": "New sense"},
+        {"code": "A0013", "termination_date": D(2020, 2, 29)},
+        # added in mid-quarter: only the next file carries it
+        {"code": "A0014", "action_code": "A", "added_date": D(2020, 5, 15)},
     ],
     "2020-Q4": [
         {"code": "A0001"},
@@ -57,12 +70,16 @@ R = {  # release -> rows (code + the fields that differ from the synthetic defau
         {"code": "A0006", "added_date": D(2020, 7, 1), "long_description": "A brand new meaning"},
         {"code": "A0007", "long_description": "Foo bar baz"},
         {"code": "A0008", "long_description": "Widget, large"},
-        {"code": "A0009", "short_description": "Renamed"},
-        {"code": "A0010", "pricing_indicators": ["11", None, None, None]},
+        {"code": "A0009", "short_description": "Renamed", "action_effective_date": D(2020, 5, 1)},
+        {"code": "A0010", "pricing_indicators": ["11"]},
         {"code": "A0011", "action_code": "C", "coverage_code": "I",
          "long_description": "Changed on purpose"},
+        {"code": "A0012", "added_date": D(2020, 4, 1), "long_description": "New sense"},
+        {"code": "A0013", "termination_date": D(2020, 2, 29)},
+        {"code": "A0014", "added_date": D(2020, 5, 15)},
     ],
 }
+Q1, Q2, Q3, Q4 = "2020-Q1", "2020-Q2", "2020-Q3", "2020-Q4"
 
 
 def _publish_all(data_dir: Path, order: list[str]) -> duckdb.DuckDBPyConnection:
@@ -77,45 +94,69 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     return _publish_all(tmp_path_factory.mktemp("hist"), list(R))
 
 
+def _codes(con, sql: str) -> list[str]:
+    return [c for (c,) in con.sql(sql).fetchall()]
+
+
 def test_change_log_has_exactly_the_expected_rows(con) -> None:
     rows = con.sql(
         "SELECT release_id, previous_release_id, code, change_type, field, action_code, "
         "action_agrees, silent FROM code_changes"
     ).fetchall()
     assert rows == [
-        ("2020-Q2", "2020-Q1", "A0002", "added", "long_description", "A", True, False),
-        ("2020-Q2", "2020-Q1", "A0003", "discontinued", "termination_date", "D", True, False),
-        ("2020-Q2", "2020-Q1", "A0004", "dropped", None, None, False, None),
-        ("2020-Q2", "2020-Q1", "A0005", "reactivated", "termination_date", "R", True, False),
-        ("2020-Q2", "2020-Q1", "A0006", "dropped", None, None, True, None),
-        ("2020-Q2", "2020-Q1", "A0008", "long_description_changed", "long_description", "N",
-         False, True),
-        ("2020-Q2", "2020-Q1", "A0009", "short_description_changed", "short_description", "S",
-         True, False),
-        ("2020-Q3", "2020-Q2", "A0006", "reused", "long_description", "A", True, False),
-        ("2020-Q3", "2020-Q2", "A0010", "pricing_indicators_changed", "pricing_indicators", "P",
-         True, False),
-        ("2020-Q4", "2020-Q3", "A0003", "dropped", None, None, True, None),
-        ("2020-Q4", "2020-Q3", "A0011", "coverage_code_changed", "coverage_code", "C", False,
-         False),
-        ("2020-Q4", "2020-Q3", "A0011", "long_description_changed", "long_description", "C",
-         True, False),
+        (Q2, Q1, "A0002", "added", None, "A", True, False),
+        (Q2, Q1, "A0003", "discontinued", "termination_date", "D", True, False),
+        (Q2, Q1, "A0004", "dropped", None, None, False, True),  # removed without a word
+        (Q2, Q1, "A0005", "reactivated", "termination_date", "R", True, False),
+        (Q2, Q1, "A0006", "dropped", None, None, True, False),  # terminated before it left
+        (Q2, Q1, "A0008", "long_description_changed", "long_description", "N", False, True),
+        (Q2, Q1, "A0009", "short_description_changed", "short_description", "S", True, False),
+        (Q2, Q1, "A0012", "redefined", None, "A", True, False),
+        (Q2, Q1, "A0013", "discontinued", "termination_date", "N", False, True),
+        (Q3, Q2, "A0006", "reused", None, "A", True, False),
+        (Q3, Q2, "A0010", "pricing_indicators_changed", "pricing_indicators", "P", True, False),
+        (Q3, Q2, "A0014", "added", None, "A", True, False),
+        (Q4, Q3, "A0003", "dropped", None, None, True, False),
+        (Q4, Q3, "A0011", "coverage_code_changed", "coverage_code", "C", False, False),
+        (Q4, Q3, "A0011", "long_description_changed", "long_description", "C", True, False),
     ]
+    assert con.sql("SELECT count(*) FROM code_changes WHERE silent IS NULL").fetchone() == (0,)
 
 
-def test_old_and_new_values(con) -> None:
+def test_old_and_new_values_keep_their_type(con) -> None:
     def values(code: str, change_type: str) -> tuple:
         return con.execute(
-            "SELECT old_value, new_value FROM code_changes WHERE code = ? AND change_type = ?",
-            [code, change_type]).fetchone()
+            "SELECT old_value, new_value, old_text, new_text, old_date, new_date, old_list, "
+            "new_list, old_number, new_number FROM code_changes WHERE code = ? "
+            "AND change_type = ?", [code, change_type]).fetchone()
 
-    assert values("A0003", "discontinued") == (None, "2020-03-31")
-    assert values("A0005", "reactivated") == ("2019-12-31", None)
-    assert values("A0006", "reused") == ("The old meaning", "A brand new meaning")
-    assert values("A0008", "long_description_changed") == ("Widget, small", "Widget, large")
+    n = (None, None)
+    assert values("A0003", "discontinued") == (None, "2020-03-31", *n, None, D(2020, 3, 31), *n, *n)
+    assert values("A0005", "reactivated") == ("2019-12-31", None, *n, T, None, *n, *n)
+    assert values("A0006", "reused") == ("The old meaning", "A brand new meaning",
+                                         "The old meaning", "A brand new meaning", *n, *n, *n)
+    assert values("A0012", "redefined") == ("Old sense", "New sense", "Old sense", "New sense",
+                                            *n, *n, *n)
     assert values("A0010", "pricing_indicators_changed") == (
-        "[00, NULL, NULL, NULL]", "[11, NULL, NULL, NULL]")
-    assert values("A0004", "dropped") == ("Long description of A0004", None)
+        "[00]", "[11]", *n, *n, ["00"], ["11"], *n)
+    assert values("A0004", "dropped") == ("Long description of A0004", None,
+                                          "Long description of A0004", None, *n, *n, *n)
+    assert con.sql("SELECT DISTINCT typeof(old_list), typeof(new_date), typeof(old_number) "
+                   "FROM code_changes").fetchall() == [("VARCHAR[]", "DATE", "INTEGER")]
+
+
+def test_decoded_changes_give_the_meaning_of_old_and_new_codes(con) -> None:
+    rows = con.sql(
+        "SELECT code, field, old_meaning, new_meaning, action_code_meaning, change_type_meaning "
+        "FROM code_changes_decoded WHERE code IN ('A0010', 'A0011') ORDER BY ALL").fetchall()
+    pricing = con.sql("SELECT map(list(code), list(meaning)) FROM lookup_pricing_indicator"
+                      ).fetchone()[0]
+    coverage = dict(con.sql("SELECT code, meaning FROM lookup_coverage_code").fetchall())
+    assert rows[0][:4] == ("A0010", "pricing_indicators", f"00: {pricing['00']}",
+                           f"11: {pricing['11']}")
+    assert rows[1][:4] == ("A0011", "coverage_code", coverage["C"], coverage["I"])
+    assert rows[1][5].startswith("Value of coverage_code differs")
+    assert rows[2][2:4] == (None, None)  # the long description has no code domain
 
 
 def test_whitespace_only_description_change_is_ignored(con) -> None:
@@ -128,105 +169,196 @@ def test_history_versions_and_episodes(con) -> None:
         "SELECT code, episode, version, valid_from_release, valid_to_release, ended_in_release, "
         "end_reason, is_current FROM code_history"
     ).fetchall()
-    q1, q2, q3, q4 = "2020-Q1", "2020-Q2", "2020-Q3", "2020-Q4"
     assert rows == [
-        ("A0001", 1, 1, q1, q4, None, None, True),
-        ("A0002", 1, 1, q2, q4, None, None, True),
-        ("A0003", 1, 1, q1, q1, q2, "changed", False),
-        ("A0003", 1, 2, q2, q3, q4, "dropped", False),
-        ("A0004", 1, 1, q1, q1, q2, "dropped", False),
-        ("A0005", 1, 1, q1, q1, q2, "changed", False),
-        ("A0005", 1, 2, q2, q4, None, None, True),
-        ("A0006", 1, 1, q1, q1, q2, "dropped", False),
-        ("A0006", 2, 2, q3, q4, None, None, True),
-        ("A0007", 1, 1, q1, q4, None, None, True),
-        ("A0008", 1, 1, q1, q1, q2, "changed", False),
-        ("A0008", 1, 2, q2, q4, None, None, True),
-        ("A0009", 1, 1, q1, q1, q2, "changed", False),
-        ("A0009", 1, 2, q2, q4, None, None, True),
-        ("A0010", 1, 1, q1, q2, q3, "changed", False),
-        ("A0010", 1, 2, q3, q4, None, None, True),
-        ("A0011", 1, 1, q1, q3, q4, "changed", False),
-        ("A0011", 1, 2, q4, q4, None, None, True),
-    ]
-    # Reuse keeps the old meaning in its own episode, with CMS's own dates for each.
-    assert con.sql(
-        "SELECT episode, long_description, added_date, termination_date, valid_from_date, "
-        "valid_to_date FROM code_history WHERE code = 'A0006'"
-    ).fetchall() == [
-        (1, "The old meaning", D(2000, 1, 1), T, D(2020, 1, 1), D(2020, 3, 31)),
-        (2, "A brand new meaning", D(2020, 7, 1), None, D(2020, 7, 1), None),
+        ("A0001", 1, 1, Q1, Q4, None, None, True),
+        ("A0002", 1, 1, Q2, Q4, None, None, True),
+        ("A0003", 1, 1, Q1, Q1, Q2, "discontinued", False),
+        ("A0003", 1, 2, Q2, Q3, Q4, "dropped", False),
+        ("A0004", 1, 1, Q1, Q1, Q2, "dropped", False),
+        ("A0005", 1, 1, Q1, Q1, Q2, "changed", False),
+        ("A0005", 1, 2, Q2, Q4, None, None, True),
+        ("A0006", 1, 1, Q1, Q1, Q2, "dropped", False),
+        ("A0006", 2, 2, Q3, Q4, None, None, True),
+        ("A0007", 1, 1, Q1, Q4, None, None, True),
+        ("A0008", 1, 1, Q1, Q1, Q2, "changed", False),
+        ("A0008", 1, 2, Q2, Q4, None, None, True),
+        ("A0009", 1, 1, Q1, Q1, Q2, "changed", False),
+        ("A0009", 1, 2, Q2, Q4, None, None, True),
+        ("A0010", 1, 1, Q1, Q2, Q3, "changed", False),
+        ("A0010", 1, 2, Q3, Q4, None, None, True),
+        ("A0011", 1, 1, Q1, Q3, Q4, "changed", False),
+        ("A0011", 1, 2, Q4, Q4, None, None, True),
+        ("A0012", 1, 1, Q1, Q1, Q2, "redefined", False),
+        ("A0012", 2, 2, Q2, Q4, None, None, True),
+        ("A0013", 1, 1, Q1, Q1, Q2, "discontinued", False),
+        ("A0013", 1, 2, Q2, Q4, None, None, True),
+        ("A0014", 1, 1, Q3, Q4, None, None, True),
     ]
 
 
-@pytest.mark.parametrize(
-    ("day", "codes"),
-    [
-        (D(2019, 6, 1), ["A0001", "A0003", "A0004", "A0005", "A0006", "A0007", "A0008",
-                         "A0009", "A0010", "A0011"]),
-        (D(2020, 3, 15), ["A0001", "A0003", "A0004", "A0007", "A0008", "A0009", "A0010",
-                          "A0011"]),
-        (D(2020, 5, 1), ["A0001", "A0002", "A0005", "A0007", "A0008", "A0009", "A0010",
-                         "A0011"]),
-        (D(2020, 8, 1), ["A0001", "A0002", "A0005", "A0006", "A0007", "A0008", "A0009",
-                         "A0010", "A0011"]),
-    ],
-)
-def test_hcpcs_as_of(con, day, codes) -> None:
-    got = con.execute("SELECT code FROM hcpcs_as_of(?::DATE)", [day]).fetchall()
-    assert [c for (c,) in got] == codes
+def test_valid_time_comes_from_cms_dates(con) -> None:
+    rows = con.sql("SELECT code, version, valid_from_date, valid_to_date, valid_from_basis "
+                   "FROM code_history").fetchall()
+    old = D(2000, 1, 1)
+    assert rows == [
+        ("A0001", 1, old, None, "added_date"),
+        ("A0002", 1, D(2020, 4, 1), None, "added_date"),
+        ("A0003", 1, old, D(2020, 3, 31), "added_date"),
+        ("A0003", 2, D(2020, 4, 1), D(2020, 3, 31), "termination_date"),  # never in force
+        ("A0004", 1, old, D(2020, 3, 31), "added_date"),  # the day before the file without it
+        ("A0005", 1, old, T, "added_date"),
+        ("A0005", 2, D(2020, 4, 1), None, "release_start"),
+        ("A0006", 1, old, T, "added_date"),
+        ("A0006", 2, D(2020, 7, 1), None, "added_date"),
+        ("A0007", 1, old, None, "added_date"),
+        ("A0008", 1, old, D(2020, 3, 31), "added_date"),
+        ("A0008", 2, D(2020, 4, 1), None, "release_start"),  # an undated change
+        ("A0009", 1, old, D(2020, 4, 30), "added_date"),
+        ("A0009", 2, D(2020, 5, 1), None, "action_effective_date"),  # a dated change
+        ("A0010", 1, old, D(2020, 6, 30), "added_date"),
+        ("A0010", 2, D(2020, 7, 1), None, "release_start"),
+        ("A0011", 1, old, D(2020, 9, 30), "added_date"),
+        ("A0011", 2, D(2020, 10, 1), None, "release_start"),
+        ("A0012", 1, old, D(2020, 3, 31), "added_date"),
+        ("A0012", 2, D(2020, 4, 1), None, "added_date"),
+        ("A0013", 1, old, D(2020, 2, 29), "added_date"),  # the later, retroactive termination
+        ("A0013", 2, D(2020, 3, 1), D(2020, 2, 29), "termination_date"),
+        ("A0014", 1, D(2020, 5, 15), None, "added_date"),
+    ]
+
+
+def test_episodes_start_on_reuse_and_on_redefinition_in_place(con) -> None:
+    rows = con.sql(
+        "SELECT code, episode, started_by, first_release, last_release, valid_from_date, "
+        "valid_to_date, ended_by, long_description FROM code_episodes "
+        "WHERE code IN ('A0006', 'A0012', 'A0014')").fetchall()
+    old = D(2000, 1, 1)
+    assert rows == [
+        ("A0006", 1, "in_first_release", Q1, Q1, old, T, "dropped", "The old meaning"),
+        ("A0006", 2, "reused", Q3, Q4, D(2020, 7, 1), None, None, "A brand new meaning"),
+        ("A0012", 1, "in_first_release", Q1, Q1, old, D(2020, 3, 31), "redefined", "Old sense"),
+        ("A0012", 2, "redefined", Q2, Q4, D(2020, 4, 1), None, None, "New sense"),
+        ("A0014", 1, "added", Q3, Q4, D(2020, 5, 15), None, None, "Long description of A0014"),
+    ]
+
+
+AS_OF = {  # (date, known_at) -> codes in force
+    (D(2020, 3, 15), None): ["A0001", "A0003", "A0004", "A0007", "A0008", "A0009", "A0010",
+                             "A0011", "A0012"],
+    # Q1 did not yet know that CMS would terminate A0013 on 2020-02-29.
+    (D(2020, 3, 15), Q1): ["A0001", "A0003", "A0004", "A0007", "A0008", "A0009", "A0010",
+                           "A0011", "A0012", "A0013"],
+    # A0014 was added on 2020-05-15: only the Q3 file says so.
+    (D(2020, 6, 1), None): ["A0001", "A0002", "A0005", "A0007", "A0008", "A0009", "A0010",
+                            "A0011", "A0012", "A0014"],
+    (D(2020, 6, 1), Q2): ["A0001", "A0002", "A0005", "A0007", "A0008", "A0009", "A0010",
+                          "A0011", "A0012"],
+    (D(2020, 8, 1), None): ["A0001", "A0002", "A0005", "A0006", "A0007", "A0008", "A0009",
+                            "A0010", "A0011", "A0012", "A0014"],
+}
+
+
+@pytest.mark.parametrize(("day", "known_at"), list(AS_OF))
+def test_hcpcs_as_of(con, day, known_at) -> None:
+    known = "NULL" if known_at is None else f"'{known_at}'"
+    assert _codes(con, f"SELECT code FROM hcpcs_as_of(DATE '{day}', known_at := {known})"
+                  ) == AS_OF[(day, known_at)]
+
+
+def test_as_published_answers_from_the_file_in_force(con) -> None:
+    assert _codes(con, "SELECT code FROM hcpcs_as_published(DATE '2020-06-01')") == [
+        "A0001", "A0002", "A0005", "A0007", "A0008", "A0009", "A0010", "A0011", "A0012"]
+    assert con.sql("SELECT DISTINCT release_id FROM hcpcs_as_published('2020-06-01')"
+                   ).fetchall() == [(Q2,)]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("hcpcs_as_of(DATE '2019-12-31')",
+     "2019-12-31 is before 2020-01-01, the first day the loaded releases cover (2020-Q1)"),
+    ("hcpcs_as_of(DATE '2021-01-01')", "2021-01-01 is after 2020-12-31, the last day of 2020-Q4"),
+    ("hcpcs_as_of(DATE '2020-05-01', known_at := '2020-Q1')",
+     "2020-05-01 is after 2020-03-31, the last day of 2020-Q1"),
+    ("hcpcs_as_of(DATE '2020-05-01', known_at := '2019-Q4')",
+     "known_at 2019-Q4 is not a loaded release"),
+    ("hcpcs_as_published(DATE '2010-01-01')", "2010-01-01 is before 2020-01-01"),
+])
+def test_dates_the_releases_cannot_answer_are_refused(con, query, message) -> None:
+    with pytest.raises(duckdb.Error, match=re.escape(message)):
+        con.sql(f"SELECT count(*) FROM {query}").fetchall()
 
 
 def test_as_of_gives_the_meaning_in_force_on_that_date(con) -> None:
-    q = "SELECT long_description FROM hcpcs_as_of(?::DATE) WHERE code = 'A0008'"
-    assert con.execute(q, [D(2020, 2, 1)]).fetchone() == ("Widget, small",)
-    assert con.execute(q, [D(2020, 6, 1)]).fetchone() == ("Widget, large",)
+    q = "SELECT long_description FROM hcpcs_as_of(DATE '{}') WHERE code = '{}'"
+    assert con.sql(q.format("2020-02-01", "A0008")).fetchone() == ("Widget, small",)
+    assert con.sql(q.format("2020-06-01", "A0008")).fetchone() == ("Widget, large",)
+    assert con.sql(q.format("2020-03-31", "A0012")).fetchone() == ("Old sense",)
+    assert con.sql(q.format("2020-04-01", "A0012")).fetchone() == ("New sense",)
 
 
-def test_silent_changes_are_easy_to_list(con) -> None:
-    assert con.sql("SELECT release_id, code, field FROM code_changes WHERE silent").fetchall() == [
-        ("2020-Q2", "A0008", "long_description")]
+def test_silent_changes_include_removals_without_termination(con) -> None:
+    assert con.sql("SELECT release_id, code, change_type FROM code_changes WHERE silent"
+                   ).fetchall() == [(Q2, "A0004", "dropped"),
+                                    (Q2, "A0008", "long_description_changed"),
+                                    (Q2, "A0013", "discontinued")]
 
 
 def test_every_object_and_column_is_commented(con) -> None:
     tables = {"releases", "codes", "code_history", "code_changes", "validation_results",
-              "change_types", "findings", "repairs", "reconciliation", "waivers"}
+              "change_types", "findings", "repairs", "reconciliation", "waivers",
+              "transactions"}
     rows = con.sql("SELECT table_name, comment FROM duckdb_tables()").fetchall()
     assert tables <= {t for t, _ in rows}
     assert [t for t, c in rows if not c] == []
     views = con.sql("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall()
     assert {v for v, _ in views} == {"codes_current", "code_pages", "code_changes_decoded",
-                                     "code_flags"}
+                                     "code_flags", "code_episodes", "release_summary"}
     assert [v for v, c in views if not c] == []
     missing = con.sql(
-        "SELECT table_name, column_name FROM duckdb_columns() "
-        "WHERE table_name IN (SELECT table_name FROM duckdb_tables()) "
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal "
         "AND (comment IS NULL OR comment = '')").fetchall()
     assert missing == []
+    macros = con.sql("SELECT function_name, comment FROM duckdb_functions() "
+                     "WHERE function_type IN ('macro', 'table_macro') AND NOT internal").fetchall()
+    assert {m for m, _ in macros} == {
+        "hcpcs_as_of", "hcpcs_as_published", "hcpcs_code", "hcpcs_covered", "hcpcs_known_seq",
+        "hcpcs_release_on", "hcpcs_versions"}
+    assert [m for m, c in macros if not c] == []
+
+
+def test_release_summary_counts_announced_beside_observed(con) -> None:
+    rows = con.sql(
+        "SELECT release_id, announced_a, announced_d, added, discontinued, dropped, reactivated, "
+        "reused, redefined, codes_changed, field_changes, silent_changes, silent_removals "
+        "FROM release_summary").fetchall()
+    assert rows == [
+        (Q1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        (Q2, 2, 1, 1, 2, 2, 1, 0, 1, 9, 2, 3, 1),
+        (Q3, 2, 0, 1, 0, 0, 0, 1, 0, 3, 1, 0, 0),
+        (Q4, 0, 0, 0, 0, 1, 0, 0, 0, 2, 2, 0, 0),
+    ]
 
 
 def test_queries(con) -> None:
     summary = queries.release_summary(con)
-    assert summary.select("release_id", "added", "discontinued", "dropped", "reactivated",
-                          "reused", "field_changes", "silent_changes").rows() == [
-        ("2020-Q1", 0, 0, 0, 0, 0, 0, 0),
-        ("2020-Q2", 1, 1, 2, 1, 0, 2, 1),
-        ("2020-Q3", 0, 0, 0, 0, 1, 1, 0),
-        ("2020-Q4", 0, 0, 1, 0, 0, 2, 0),
-    ]
-    between = queries.changes_between(con, "2020-Q2", "2020-Q4")
+    assert summary.select("release_id", "added", "discontinued", "dropped", "redefined",
+                          "silent_changes").rows() == [
+        (Q1, 0, 0, 0, 0, 0), (Q2, 1, 2, 2, 1, 3), (Q3, 1, 0, 0, 0, 0), (Q4, 0, 0, 1, 0, 0)]
+    between = queries.changes_between(con, Q2, Q4)
     assert between.select("release_id", "code", "change_type").rows() == [
-        ("2020-Q3", "A0006", "reused"), ("2020-Q3", "A0010", "pricing_indicators_changed"),
-        ("2020-Q4", "A0003", "dropped"), ("2020-Q4", "A0011", "coverage_code_changed"),
-        ("2020-Q4", "A0011", "long_description_changed")]
+        (Q3, "A0006", "reused"), (Q3, "A0010", "pricing_indicators_changed"),
+        (Q3, "A0014", "added"), (Q4, "A0003", "dropped"), (Q4, "A0011", "coverage_code_changed"),
+        (Q4, "A0011", "long_description_changed")]
     timeline = queries.code_timeline(con, "A0006")
     assert timeline.select("episode", "version", "valid_from_release", "change_type",
                            "long_description").rows() == [
-        (1, 1, "2020-Q1", None, "The old meaning"),
-        (2, 2, "2020-Q3", "reused", "A brand new meaning")]
-    page = queries.code_page(con, "A0008", "2020-Q1")
-    assert page.select("release_id", "long_description").rows() == [("2020-Q1", "Widget, small")]
-    assert queries.code_page(con, "A0008")["release_id"].to_list() == ["2020-Q4"]
+        (1, 1, Q1, None, "The old meaning"),
+        (2, 2, Q3, "reused", "A brand new meaning")]
+    page = queries.code_page(con, "A0008", Q1)
+    assert page.select("release_id", "long_description").rows() == [(Q1, "Widget, small")]
+    assert queries.code_page(con, "A0008")["release_id"].to_list() == [Q4]
+    # A code gone from the latest release: its last page, in SQL as in the CLI.
+    assert queries.code_page(con, "A0004")["release_id"].to_list() == [Q1]
+    assert con.sql("SELECT release_id FROM hcpcs_code('A0003')").fetchall() == [(Q3,)]
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> dict:

@@ -23,12 +23,12 @@ def defaults(code: str) -> dict[str, Any]:
     row: dict[str, Any] = {name: None for name in CODES_SCHEMA}
     for name, f in FIELDS.items():
         if name in CODES_SCHEMA and f.occurs > 1:
-            row[name] = [None] * f.occurs
+            row[name] = []  # repeating groups as CMS wrote them: no trailing blanks
     row.update(
         code=code, kind="modifier" if len(code) == 2 else "procedure",
         long_description=f"Long description of {code}", short_description=f"Short {code}",
-        pricing_indicators=["00", None, None, None], multiple_pricing_indicator="9",
-        coverage_code="C", betos="Z2", types_of_service=["9", None, None, None, None],
+        pricing_indicators=["00"], multiple_pricing_indicator="9",
+        coverage_code="C", betos="Z2", types_of_service=["9"],
         anesthesia_base_units=0, added_date=D(2000, 1, 1), action_effective_date=D(2000, 1, 1),
         action_code="N", line_count=1, unparsed_values=[],
     )

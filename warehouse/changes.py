@@ -8,17 +8,21 @@ from these tables; ``queries.action_agreement`` lines them up with CMS's transac
 
 from __future__ import annotations
 
-from contracts.layout import CHANGE_CLASSES, TRACKED_FIELDS, ChangeClass, Field
+from contracts.layout import CHANGE_CLASSES, FIELDS, TRACKED_FIELDS, ChangeClass, Field
 
 #: Code-level change types: what each means and the CMS action codes that announce it.
 EVENTS: dict[str, ChangeClass] = {
     "added": ChangeClass("First appearance of the code in any published release.", "A", "A"),
     "discontinued": ChangeClass("Termination date set (was blank in the previous release).",
                                 "D", "D"),
-    "dropped": ChangeClass("Present in the previous release, absent from this one.", ""),
+    "dropped": ChangeClass("Present in the previous release, absent from this one (silent when "
+                           "it had no termination date: CMS removed it without saying so).", ""),
     "reactivated": ChangeClass("Back in force (termination date cleared, or back in the file) "
                                "with the same add date and meaning: the same episode continues.",
                                "R", "R"),
+    "redefined": ChangeClass("Same code in consecutive releases with a later add date and a "
+                             "different long description: CMS redefined it in place; a new "
+                             "episode starts, the old meaning is kept in history.", "A", "A"),
     "reused": ChangeClass("Back after termination or absence with a new add date or a different "
                           "long description: a new episode starts, the old meaning is kept in "
                           "history.", "AR", "A"),
@@ -54,3 +58,17 @@ def report_agreement() -> tuple[tuple[str, tuple[str, ...]], ...]:
         if reported:
             groups.setdefault(reported, []).append(f"{f.name}_changed")
     return tuple((actions, tuple(types)) for actions, types in groups.items())
+
+
+#: Value types of code_changes: a change's old and new value are kept in the column pair of its
+#: type (``old_date``/``new_date`` ...), with this SQL type; ``old_value``/``new_value`` are text.
+VALUE_TYPES: dict[str, str] = {
+    "text": "VARCHAR", "date": "DATE", "list": "VARCHAR[]", "number": "INTEGER"}
+
+
+def value_type(name: str) -> str:
+    """The value type of a layout field: list for a repeating group, else by its type."""
+    f = FIELDS[name]
+    if f.occurs > 1:
+        return "list"
+    return {"date": "date", "int": "number"}.get(f.type, "text")

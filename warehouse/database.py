@@ -7,6 +7,7 @@ takes its values from, so the decoded views are generated, not written by hand.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -20,10 +21,19 @@ from contracts.domains import DOMAINS
 from contracts.layout import CODES_SCHEMA, column_descriptions, domain_columns
 from contracts.paths import DataDir
 from contracts.release import Manifest
-from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS
+from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS, VALUE_TYPES
 from warehouse.doctor import damaged, read_published
 from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
+from warehouse.validity import VALID_FROM_BASES
 from warehouse.waivers import read_waivers
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+def quarter_start(year: int, quarter: int) -> dt.date:
+    """First day of a quarter (quarter 5 is the next year's first)."""
+    return dt.date(year + (quarter - 1) // 4, 3 * ((quarter - 1) % 4) + 1, 1)
+
 
 RELEASE_COLUMNS: dict[str, str] = {
     "release_id": "Release id: YYYY-Qn, or YYYY-QnrN for CMS's re-issue N of a quarter.",
@@ -35,6 +45,11 @@ RELEASE_COLUMNS: dict[str, str] = {
     "history_seq": "Position among effective releases (1 = oldest); null for superseded revisions.",
     "superseded_by": "The later revision of the same quarter that replaces this one, if any.",
     "effective_from": "First day of the release's quarter.",
+    "effective_to": "Last day of the release's quarter: the last day the release can answer "
+                    "for (hcpcs_as_of refuses later dates known at it).",
+    "in_force_to": "Last day this release was the file in force among the loaded releases: the "
+                   "day before the next effective release starts (effective_to for the latest); "
+                   "null for superseded revisions.",
     "source_url": "Where the raw ZIP was downloaded from.",
     "raw_sha256": "sha256 of the raw ZIP exactly as downloaded (the release's content identity).",
     "member_name": "Name of the fixed-width data file inside the ZIP.",
@@ -57,6 +72,12 @@ RELEASE_COLUMNS: dict[str, str] = {
 def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
     effective = effective_release_ids(manifests)
     latest = {release_key(r)[:2]: r for r in effective}
+    # Each effective release is in force until the next one starts; the latest to its quarter's end.
+    nexts = [release_key(r)[:2] for r in effective[1:]]
+    if effective:
+        year, quarter = release_key(effective[-1])[:2]
+        nexts.append((year, quarter + 1))
+    in_force_to = {r: quarter_start(*n) - ONE_DAY for r, n in zip(effective, nexts, strict=True)}
     rows = []
     for order, m in enumerate(sorted(manifests, key=lambda m: release_key(m.release_id)), 1):
         rid = m.release_id
@@ -66,7 +87,9 @@ def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
             "release_order": order, "effective": rid in effective,
             "history_seq": effective.index(rid) + 1 if rid in effective else None,
             "superseded_by": None if rid in effective else latest[(year, quarter)],
-            "effective_from": f"{year}-{3 * (quarter - 1) + 1:02d}-01",
+            "effective_from": quarter_start(year, quarter),
+            "effective_to": quarter_start(year, quarter + 1) - ONE_DAY,
+            "in_force_to": in_force_to.get(rid),
             "source_url": m.source_url, "raw_sha256": m.raw_sha256,
             "member_name": m.member_name, "fetched_at": m.fetched_at,
             "code_count": m.counts["codes"], "procedure_count": m.counts["procedures"],
@@ -84,8 +107,8 @@ def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
         "reject_count": pl.Int64(), "finding_count": pl.Int64(), "repair_count": pl.Int64(),
         "difference_count": pl.Int64(), "vanished_count": pl.Int64(), "schema_version": pl.Int32(),
     }
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
-    return frame.with_columns(pl.col("effective_from").str.to_date())
+    schema |= {"effective_from": pl.Date(), "effective_to": pl.Date(), "in_force_to": pl.Date()}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _validation_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame:
@@ -187,7 +210,8 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Ma
     _create_from(con, "validation_results", validation, "release_id, result_index")
     con.execute("ALTER TABLE validation_results ALTER result TYPE JSON")
     for table, frame in _release_tables(data_dir, ordered).items():
-        _create_from(con, table, frame, "release_id, code, field")
+        keys = [c for c in ("release_id", "code", "field", "line") if c in frame.columns]
+        _create_from(con, table, frame, ", ".join(keys))
     _create_from(con, "waivers", _waivers_frame(data_dir, ordered), "accepted_at")
     change_types = pl.DataFrame(
         {"change_type": list(CHANGE_TYPE_DESCRIPTIONS),
@@ -233,70 +257,6 @@ def decoded_columns() -> tuple[list[str], list[str]]:
     return items, joins
 
 
-def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    """``code_flags``, ``codes_current``, ``code_pages`` and the analysts' macros."""
-    items, joins = decoded_columns()
-    decoded = ", ".join(["c.*", *items, "coalesce(f.has_findings, false) AS has_findings",
-                         "f.findings", "f.repairs"])
-    con.execute(
-        """CREATE VIEW code_flags AS
-        WITH fi AS (SELECT release_id, code,
-                           list(rule || ' ' || field || '=' || raw_value ORDER BY rule, field)
-                               AS findings
-                    FROM findings GROUP BY ALL),
-             re AS (SELECT release_id, code,
-                           list({'field': field, 'raw_value': raw_value,
-                                 'repaired_value': repaired_value, 'evidence': evidence}
-                                ORDER BY field) AS repairs
-                    FROM repairs WHERE applied GROUP BY ALL)
-        SELECT release_id, code, fi.findings IS NOT NULL AS has_findings, fi.findings,
-               re.repairs
-        FROM fi FULL JOIN re USING (release_id, code)"""
-    )
-    flags = ("LEFT JOIN code_flags f ON f.release_id = c.release_id AND f.code = c.code")
-    con.execute(
-        f"""CREATE VIEW codes_current AS
-        SELECT c.*, (c.termination_date IS NULL OR c.termination_date >= current_date) AS is_active,
-               coalesce(f.has_findings, false) AS has_findings
-        FROM codes c {flags}
-        WHERE c.release_id = (SELECT release_id FROM releases WHERE effective
-                              ORDER BY history_seq DESC LIMIT 1)"""
-    )
-    con.execute(f"CREATE VIEW code_pages AS SELECT {decoded} FROM codes c {' '.join(joins)} "
-                f"{flags}")
-    action = next((n for n in sorted(DOMAINS) if "action_code" in domain_columns(n)), None)
-    meaning = (f"(SELECT map(list(code), list(meaning)) FROM {lookup_table(action)})[x.action_code]"
-               if action else "NULL::VARCHAR")
-    con.execute(
-        f"""CREATE VIEW code_changes_decoded AS
-        SELECT x.*, {meaning} AS action_code_meaning, t.description AS change_type_meaning
-        FROM code_changes x LEFT JOIN change_types t USING (change_type)"""
-    )
-    # The release in force on d: the latest effective release that started on or before d (the
-    # oldest one for earlier dates); a code is valid if CMS's add date <= d <= termination date.
-    con.execute(
-        """CREATE MACRO hcpcs_release_on(d) AS (
-            SELECT coalesce(
-                (SELECT release_id FROM releases WHERE effective AND effective_from <= d
-                 ORDER BY history_seq DESC LIMIT 1),
-                (SELECT release_id FROM releases WHERE effective ORDER BY history_seq LIMIT 1)))"""
-    )
-    con.execute(
-        """CREATE MACRO hcpcs_as_of(d) AS TABLE
-        SELECT * FROM codes
-        WHERE release_id = hcpcs_release_on(d)
-          AND added_date <= d
-          AND (termination_date IS NULL OR termination_date >= d)
-        ORDER BY kind DESC, code"""
-    )
-    con.execute(
-        """CREATE MACRO hcpcs_code(wanted, rel := NULL) AS TABLE
-        SELECT * FROM code_pages
-        WHERE code = wanted
-          AND release_id = coalesce(rel, (SELECT release_id FROM codes_current LIMIT 1))"""
-    )
-
-
 def comment_columns(
     con: duckdb.DuckDBPyConnection, table: str, comments: Mapping[str, str]
 ) -> None:
@@ -315,11 +275,14 @@ TABLE_COMMENTS: dict[str, str] = {
     "validation_results": "The validation gate's results for each release (validation.json).",
     "change_types": "The change types of code_changes, and the CMS action codes that announce "
     "each one (action_agrees compares against these).",
-    "code_history": "SCD type 2: one row per version of a code (a run of consecutive effective "
-    "releases with identical content). A new episode starts when a terminated or dropped code "
-    "comes back with a new add date or meaning.",
-    "code_changes": "Per-field change log between consecutive effective releases, with CMS's "
-    "action code and whether it agrees; silent = CMS flagged nothing (action N).",
+    "code_history": "SCD type 2 with two clocks: one row per version of a code (a run of "
+    "consecutive effective releases with identical content), with the releases that carried it "
+    "(knowledge time) and the days CMS's dates put it in force (valid time). A new episode "
+    "starts when a code comes back after termination or absence with a new add date or "
+    "meaning, or is redefined in place (a later add date and a new description).",
+    "code_changes": "Change log between consecutive effective releases: one row per observed "
+    "change (an event or a field), with old and new values typed, CMS's action code and "
+    "reported action, whether they announce it (action_agrees) and whether it is silent.",
     "findings": "The gate's record-level findings: one row per release, rule, code, field and "
     "raw value. They never block a release; exclude flagged codes with code_flags.",
     "repairs": "Entries of transforms/repairs.csv (known CMS defects) for each release: the raw "
@@ -329,18 +292,9 @@ TABLE_COMMENTS: dict[str, str] = {
     "CMS's xlsx copy in the same ZIP, classified.",
     "waivers": "Operators' waivers (hcpcs accept): a release-level rule let through for one "
     "release file (sha256), with who, when and why.",
+    "transactions": "CMS's transaction report of each release that ships one: one row per code "
+    "with the action CMS announced, as the report words it (see action_reconciliation).",
 }
-VIEW_COMMENTS: dict[str, str] = {
-    "code_flags": "Codes with findings or repairs, per release: has_findings, findings "
-    "('rule field=value'), repairs (field, raw_value, repaired_value, evidence).",
-    "codes_current": "Codes of the latest effective release; is_active = not terminated today; "
-    "has_findings = the gate found something wrong with the code (see findings).",
-    "code_changes_decoded": "code_changes with the meaning of the action code and change type.",
-    "code_pages": "Every code of every release decoded like CMS's code pages: each coded field "
-    "with its meaning (<field>_meaning), its findings and its repairs (raw and repaired values). "
-    "Use hcpcs_code('S2107') for one code.",
-}
-
 
 FINDING_COLUMNS: dict[str, str] = {
     "release_id": "Release the finding is in.",
@@ -377,40 +331,72 @@ WAIVER_COLUMNS: dict[str, str] = {
     "accepted_at": "When (UTC).",
 }
 
+TRANSACTION_COLUMNS: dict[str, str] = {
+    "release_id": "Release whose report it is.",
+    "code": "The code (modifiers stripped of CMS's right-justifying blanks).",
+    "action": "The action code letter the report's wording maps to (lookup_action_code).",
+    "change_text": "The report's own wording of the change.",
+    "line": "Line (text reports) or worksheet row (xlsx) of the entry in the report.",
+}
 HISTORY_COLUMNS: dict[str, str] = {
     "code": "HCPCS code or modifier.",
-    "episode": "Episode of the code (1 = first life; +1 each time a retired code is reused).",
-    "version": "Version number of the code across all its episodes (1, 2, ...).",
-    "valid_from_release": "First effective release carrying this version.",
+    "episode": "Episode of the code: 1 for its first meaning, +1 each time CMS gives it a new "
+    "one (reused after termination or absence, or redefined in place; see code_episodes).",
+    "version": "Version number of the code across all its episodes (1, 2, ...): a run of "
+    "consecutive effective releases with identical content.",
+    "valid_from_release": "First effective release carrying this version (knowledge time: the "
+    "release that said so).",
     "valid_to_release": "Last effective release carrying this version.",
-    "ended_in_release": "Release where this version stopped (changed or dropped); null if current.",
-    "end_reason": "Why the version ended: changed, dropped or reused; null if current.",
+    "ended_in_release": "Release where this version stopped (the next version's, or the first "
+    "without the code); null if current.",
+    "end_reason": "Why the version ended: changed (a field), discontinued (termination date "
+    "set), reused, redefined (a new episode follows) or dropped (absent from the next "
+    "release); null if current.",
     "release_count": "Number of effective releases carrying this version.",
     "is_current": "The version is in the latest effective release.",
-    "valid_from_date": "First day of the quarter of valid_from_release.",
-    "valid_to_date": "Day before ended_in_release's quarter starts; null if not ended.",
+    "valid_from_date": "First day the version is in force by CMS's dates (valid time; how it is "
+    "found: valid_from_basis).",
+    "valid_to_date": "Last day the version is in force by CMS's dates, as the latest release "
+    "knows: the earliest of its termination date, the day before the next version starts, and "
+    "the day before the first release without the code; null while in force.",
+    "valid_from_basis": "Where valid_from_date comes from: "
+    + "; ".join(f"{k}: {v}" for k, v in VALID_FROM_BASES.items()),
 }
 CHANGE_COLUMNS: dict[str, str] = {
     "release_id": "Release in which the change is seen.",
     "previous_release_id": "The effective release it is compared with (the one just before).",
     "code": "HCPCS code or modifier.",
     "kind": "procedure or modifier.",
-    "change_type": "What changed: see the change_types table.",
-    "field": "The field that changed (null for added / dropped).",
-    "old_value": "Value before (as text; lists as [a, b, ...]).",
-    "new_value": "Value after (as text).",
-    "action_code": "CMS action code on the code in this release (null when dropped).",
-    "action_agrees": "CMS's action code announces this change (dropped: the code had been "
-    "terminated before it left the file).",
-    "silent": "CMS changed the code but flagged it N (no maintenance): a silent change.",
+    "change_type": "What changed (the observed change): see the change_types table.",
+    "field": "The field that changed: set on <field>_changed rows and on discontinued / "
+    "reactivated (termination_date); null on added, dropped, reused and redefined, which are "
+    "about the whole code (their old/new value is the long description).",
+    "old_value": "Value before, as text (lists as [a, b], dates as YYYY-MM-DD); the typed "
+    "value is in the old_<type> column of the field's type.",
+    "new_value": "Value after, as text; typed in new_<type>.",
+    **{f"{side}_{fam}": f"Value {'before' if side == 'old' else 'after'} when the field is "
+       f"{'a ' if fam != 'list' else 'a repeating group: a '}{fam}"
+       f"{' (positional, trailing blanks dropped)' if fam == 'list' else ''}; else null."
+       for fam in VALUE_TYPES for side in ("old", "new")},
+    "action_code": "CMS's action code on the code's record in this release (null when dropped: "
+    "no record).",
+    "reported_action": "The action CMS's transaction report gives the code in this release "
+    "(null when the release has no report or the report omits the code).",
+    "action_agrees": "CMS's action code announces this change (see change_types; dropped: the "
+    "code had been terminated before it left the file).",
+    "silent": "CMS did not announce the change: the record says N (no change) or, for dropped, "
+    "the code left the file without a termination date. Never null.",
 }
 
 
+def codes_columns() -> dict[str, str]:
+    """Column -> comment of ``codes`` (and of the views that show its rows)."""
+    return {"release_id": "Release the row was published in.", **column_descriptions()}
 
 
 def _column_comments() -> dict[str, dict[str, str]]:
     """Table -> column -> comment, for every table we own."""
-    codes_cols = {"release_id": "Release the row was published in.", **column_descriptions()}
+    codes_cols = codes_columns()
     return {
         "releases": RELEASE_COLUMNS,
         "codes": codes_cols,
@@ -428,17 +414,16 @@ def _column_comments() -> dict[str, dict[str, str]]:
         "findings": FINDING_COLUMNS,
         "repairs": REPAIR_COLUMNS,
         "reconciliation": RECONCILIATION_COLUMNS,
+        "transactions": TRANSACTION_COLUMNS,
         "waivers": {**WAIVER_COLUMNS,
                     "applied": "The release is published from that file, under the waiver."},
     }
 
 
 def comment_all(con: duckdb.DuckDBPyConnection) -> None:
-    """COMMENT ON every table, view and column we own."""
+    """COMMENT ON every table we own and its columns (views: ``warehouse.views``)."""
     for table, text in TABLE_COMMENTS.items():
         con.execute(f"COMMENT ON TABLE {table} IS {literal(text)}")
-    for view, text in VIEW_COMMENTS.items():
-        con.execute(f"COMMENT ON VIEW {view} IS {literal(text)}")
     for table, comments in _column_comments().items():
         comment_columns(con, table, comments)
 

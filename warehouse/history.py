@@ -19,10 +19,12 @@ from contracts.files import write_parquet
 from contracts.layout import CODES_SCHEMA, TRACKED_FIELDS
 from contracts.paths import DB_NAME, DataDir
 from contracts.release import Manifest
-from warehouse import database
-from warehouse.changes import EXPECTED_ACTIONS
+from warehouse import database, views
+from warehouse.changes import EXPECTED_ACTIONS, VALUE_TYPES, value_type
 from warehouse.lock import publish_lock
 from warehouse.publish import published_releases
+from warehouse.validity import VALID_FROM_BASIS as VALID_FROM
+from warehouse.validity import valid_from_date, versions_known_at
 
 _TRACKED = tuple(f.name for f in TRACKED_FIELDS)
 _WHITESPACE_INSENSITIVE = frozenset(f.name for f in TRACKED_FIELDS if f.compare == "whitespace")
@@ -67,20 +69,22 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
     # rows are only fetched back from ``codes`` for the few rows that changed.
     con.execute(
         f"""CREATE TEMP TABLE snap AS
-        SELECT r.history_seq AS seq, c.release_id, c.code, c.kind, c.action_code,
-               c.added_date, c.termination_date,
+        SELECT r.history_seq AS seq, r.effective_from, c.release_id, c.code, c.kind,
+               c.action_code, c.added_date, c.action_effective_date, c.termination_date,
                hash({_cmp("long_description")}) AS long_hash, hash({content}) AS content_hash
         FROM codes c JOIN releases r USING (release_id)
         WHERE r.effective"""
     )
     # Each row with its previous appearance (p_*; null when new) and the event it brings:
-    # added, reused (new episode), reactivated, discontinued; and whether a version starts.
+    # added, reused / redefined (a new episode), reactivated, discontinued; whether a version
+    # starts, and from which day CMS's dates say it is in force (valid time; see VALID_FROM).
     con.execute(
-        """CREATE TEMP TABLE flagged AS
+        f"""CREATE TEMP TABLE flagged AS
         WITH w AS (
             SELECT *,
               lag(seq) OVER win AS prev_seq, lead(seq) OVER win AS next_seq,
               lag(release_id) OVER win AS p_release_id, lag(added_date) OVER win AS p_added,
+              lag(action_effective_date) OVER win AS p_action_effective,
               lag(termination_date) OVER win AS p_term, lag(long_hash) OVER win AS p_long,
               lag(content_hash) OVER win AS p_content
             FROM snap WINDOW win AS (PARTITION BY code ORDER BY seq)),
@@ -91,14 +95,15 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
                 WHEN prev_seq < seq - 1 OR (p_term IS NOT NULL AND termination_date IS NULL) THEN
                   CASE WHEN added_date IS DISTINCT FROM p_added OR long_hash <> p_long
                        THEN 'reused' ELSE 'reactivated' END
+                WHEN added_date > p_added AND long_hash <> p_long THEN 'redefined'
                 WHEN p_term IS NULL AND termination_date IS NOT NULL THEN 'discontinued'
               END AS event,
               prev_seq IS NULL OR prev_seq < seq - 1 OR p_content <> content_hash
                 AS version_start
             FROM w)
-        SELECT *,
+        SELECT *, {VALID_FROM} AS valid_from_basis,
           sum(version_start::INT) OVER acc AS version,
-          sum((prev_seq IS NULL OR event = 'reused')::INT) OVER acc AS episode
+          sum((prev_seq IS NULL OR event IN ('reused', 'redefined'))::INT) OVER acc AS episode
         FROM e WINDOW acc AS (PARTITION BY code ORDER BY seq ROWS UNBOUNDED PRECEDING)"""
     )
     # The few wide rows the tables below show, fetched from ``codes`` in one scan: each version's
@@ -113,14 +118,17 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
     )
     skip = {"source_line", "line_count", "code"}
     fields = ", ".join(f"c.{col}" for col in CODES_SCHEMA if col not in skip)
+    ends_with = "('reused', 'redefined', 'discontinued')"
     con.execute(
-        f"""CREATE TABLE code_history AS
+        f"""CREATE TEMP TABLE versions AS
         WITH spans AS (
             SELECT code, version, min(seq) AS from_seq, max(seq) AS to_seq, count(*) AS n
             FROM flagged GROUP BY code, version),
         starts AS (SELECT * FROM flagged WHERE version_start),
         ends AS (
-            SELECT s.*, v.release_id, v.episode, nx.event AS next_event, nx.seq AS next_seq
+            SELECT s.*, v.release_id, v.episode, v.valid_from_basis,
+                   {valid_from_date("v")} AS valid_from,
+                   nx.event AS next_event, nx.seq AS next_seq
             FROM spans s
             JOIN starts v ON v.code = s.code AND v.version = s.version
             LEFT JOIN starts nx ON nx.code = s.code AND nx.version = s.version + 1)
@@ -128,21 +136,41 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
                rf.release_id AS valid_from_release, rt.release_id AS valid_to_release,
                rn.release_id AS ended_in_release,
                CASE WHEN e.to_seq = {_LAST_SEQ} THEN NULL
-                    WHEN e.next_seq = e.to_seq + 1 AND e.next_event = 'reused' THEN 'reused'
+                    WHEN e.next_seq = e.to_seq + 1 AND e.next_event IN {ends_with}
+                      THEN e.next_event
                     WHEN e.next_seq = e.to_seq + 1 THEN 'changed'
                     ELSE 'dropped' END AS end_reason,
                e.n AS release_count, e.to_seq = {_LAST_SEQ} AS is_current,
-               rf.effective_from AS valid_from_date,
-               CAST(rn.effective_from - INTERVAL 1 DAY AS DATE) AS valid_to_date,
+               -- never before an earlier version's start (CMS's dates are not always ordered)
+               greatest(e.valid_from, max(e.valid_from) OVER (
+                   PARTITION BY e.code ORDER BY e.version
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS valid_from_date,
+               NULL::DATE AS valid_to_date, e.valid_from_basis,
                {fields}
         FROM ends e
         JOIN picked c ON c.release_id = e.release_id AND c.code = e.code
         JOIN releases rf ON rf.history_seq = e.from_seq
         JOIN releases rt ON rt.history_seq = e.to_seq
-        LEFT JOIN releases rn ON rn.history_seq = e.to_seq + 1
-        ORDER BY e.code, e.version"""
+        LEFT JOIN releases rn ON rn.history_seq = e.to_seq + 1"""
     )
+    con.execute(f"CREATE TABLE code_history AS {versions_known_at('versions', _LAST_SEQ)} "
+                "ORDER BY code, version")
     _changes_sql(con)
+
+
+def _values(family: str, old: str, new: str) -> str:
+    """The typed value columns of one kind of change row: ``old``/``new`` in ``family``'s pair,
+    NULL in every other."""
+    cols = []
+    for fam, sql_type in VALUE_TYPES.items():
+        o, n = (old, new) if fam == family else ("NULL", "NULL")
+        cols += [f"CAST({o} AS {sql_type}) AS old_{fam}", f"CAST({n} AS {sql_type}) AS new_{fam}"]
+    return ", ".join(cols)
+
+
+def _as_text(side: str) -> str:
+    return "coalesce(" + ", ".join(
+        f"CAST({side}_{fam} AS VARCHAR)" for fam in VALUE_TYPES) + ")"
 
 
 def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
@@ -156,54 +184,65 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN picked p ON p.release_id = x.p_release_id AND p.code = x.code
         WHERE {_PAIRED}"""
     )
-    # Field diffs against the previous appearance, except when a new episode starts (the reused
-    # row carries the old and new meaning) and except the termination date when the event itself
-    # is about it (discontinued / reactivated).
+    # Field diffs against the previous appearance, except when a new episode starts (the row of
+    # the event carries the old and new meaning) and except the termination date when the event
+    # itself is about it (discontinued / reactivated).
     diffs = []
     for f in _TRACKED:
         guard = ("AND coalesce(event, '') NOT IN ('discontinued', 'reactivated')"
                  if f == "termination_date" else "")
         diffs.append(
             f"""SELECT seq, code, kind, '{f}_changed' AS change_type, '{f}' AS field,
-                   CAST(p_{f} AS VARCHAR) AS old_value, CAST(c_{f} AS VARCHAR) AS new_value,
+                   {_values(value_type(f), f"p_{f}", f"c_{f}")},
                    action_code, NULL::BOOLEAN AS dropped_after_termination
             FROM pairs
-            WHERE coalesce(event, '') NOT IN ('added', 'reused')
+            WHERE coalesce(event, '') NOT IN ('added', 'reused', 'redefined')
               AND {_cmp(f, "p_")} IS DISTINCT FROM {_cmp(f, "c_")} {guard}"""
         )
-    events = """SELECT seq, code, kind, event,
-               CASE WHEN event IN ('discontinued', 'reactivated') THEN 'termination_date'
-                    ELSE 'long_description' END,
-               CASE WHEN event IN ('discontinued', 'reactivated')
-                    THEN CAST(p_termination_date AS VARCHAR) ELSE p_long_description END,
-               CASE WHEN event IN ('discontinued', 'reactivated')
-                    THEN CAST(c_termination_date AS VARCHAR) ELSE c_long_description END,
-               action_code, NULL::BOOLEAN
-        FROM pairs WHERE event IS NOT NULL"""
-    # A code seen for the first time already terminated was added and discontinued in between.
-    born_terminated = """SELECT seq, code, kind, 'discontinued', 'termination_date', NULL,
-               CAST(c_termination_date AS VARCHAR), action_code, NULL::BOOLEAN
-        FROM pairs WHERE event = 'added' AND c_termination_date IS NOT NULL"""
-    dropped = f"""SELECT x.seq + 1, x.code, x.kind, 'dropped', NULL, c.long_description, NULL,
-               NULL, x.termination_date IS NOT NULL
-        FROM flagged x JOIN picked c ON c.release_id = x.release_id AND c.code = x.code
-        WHERE {_LEAVES}"""
+    # Events about the termination date carry it; events about the whole code, its meaning.
+    term = "('discontinued', 'reactivated')"
+    events = [
+        f"""SELECT seq, code, kind, event, 'termination_date',
+                   {_values("date", "p_termination_date", "c_termination_date")},
+                   action_code, NULL::BOOLEAN
+            FROM pairs WHERE event IN {term}""",
+        f"""SELECT seq, code, kind, event, NULL,
+                   {_values("text", "p_long_description", "c_long_description")},
+                   action_code, NULL::BOOLEAN
+            FROM pairs WHERE event NOT IN {term}""",
+        # A code seen for the first time already terminated was added and discontinued between.
+        f"""SELECT seq, code, kind, 'discontinued', 'termination_date',
+                   {_values("date", "NULL", "c_termination_date")}, action_code, NULL::BOOLEAN
+            FROM pairs WHERE event = 'added' AND c_termination_date IS NOT NULL""",
+        f"""SELECT x.seq + 1, x.code, x.kind, 'dropped', NULL,
+                   {_values("text", "c.long_description", "NULL")},
+                   NULL, x.termination_date IS NOT NULL
+            FROM flagged x JOIN picked c ON c.release_id = x.release_id AND c.code = x.code
+            WHERE {_LEAVES}""",
+    ]
     expected = ", ".join(f"('{t}', '{a}')" for t, a in sorted(EXPECTED_ACTIONS.items()))
-    union = "\nUNION ALL\n".join([*diffs, events, born_terminated, dropped])
+    union = "\nUNION ALL\n".join([*diffs, *events])
+    typed = ", ".join(f"x.old_{fam}, x.new_{fam}" for fam in VALUE_TYPES)
     con.execute(
         f"""CREATE TABLE code_changes AS
         WITH expected(change_type, actions) AS (VALUES {expected}),
         raw AS ({union})
         SELECT r.release_id, pr.release_id AS previous_release_id, x.code, x.kind,
-               x.change_type, x.field, x.old_value, x.new_value, x.action_code,
+               x.change_type, x.field, {_as_text("x.old")} AS old_value,
+               {_as_text("x.new")} AS new_value, {typed}, x.action_code,
+               t.action AS reported_action,
                coalesce(x.dropped_after_termination,
                         coalesce(contains(e.actions, x.action_code), false)) AS action_agrees,
-               CASE WHEN x.change_type = 'dropped' THEN NULL
+               CASE WHEN x.change_type = 'dropped' THEN NOT x.dropped_after_termination
                     ELSE coalesce(x.action_code, 'N') = 'N' END AS silent
         FROM raw x
         JOIN releases r ON r.history_seq = x.seq
         JOIN releases pr ON pr.history_seq = x.seq - 1
         LEFT JOIN expected e ON e.change_type = x.change_type
+        LEFT JOIN (SELECT release_id, code,
+                          string_agg(DISTINCT action, '' ORDER BY action) AS action
+                   FROM transactions GROUP BY ALL) t
+          ON t.release_id = r.release_id AND t.code = x.code
         ORDER BY r.history_seq, x.code, x.change_type, x.field"""
     )
 
@@ -215,8 +254,8 @@ def _build(path: Path, paths: DataDir, manifests: list[Manifest]) -> None:
         database.load_base(con, paths.root, manifests)
         database.create_lookups(con)
         _history_sql(con)
-        database.create_views(con)
         database.comment_all(con)
+        views.create_views(con)
         con.execute("CHECKPOINT")
         write_parquet(con.sql("SELECT * FROM code_history").pl(), paths.history_parquet)
         write_parquet(con.sql("SELECT * FROM code_changes").pl(), paths.changes_parquet)

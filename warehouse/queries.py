@@ -10,31 +10,8 @@ from warehouse.database import literal
 
 
 def release_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per release: counts, what changed in it (by type, silent), gate warnings."""
-    return con.sql(
-        """SELECT r.release_id, r.effective, r.superseded_by, r.code_count, r.procedure_count,
-                  r.modifier_count, r.reject_count,
-                  count(x.code) FILTER (x.change_type = 'added') AS added,
-                  count(x.code) FILTER (x.change_type = 'discontinued') AS discontinued,
-                  count(x.code) FILTER (x.change_type = 'dropped') AS dropped,
-                  count(x.code) FILTER (x.change_type = 'reactivated') AS reactivated,
-                  count(x.code) FILTER (x.change_type = 'reused') AS reused,
-                  count(x.code) FILTER (x.change_type LIKE '%\\_changed' ESCAPE '\\')
-                      AS field_changes,
-                  count(x.code) FILTER (x.silent) AS silent_changes,
-                  count(DISTINCT x.code) AS codes_changed,
-                  coalesce(v.warnings, 0) AS warnings,
-                  r.finding_count, r.repair_count, r.difference_count, r.vanished_count,
-                  (SELECT count(*) FROM waivers w
-                   WHERE w.release_id = r.release_id AND w.sha256 = r.raw_sha256) AS waivers
-           FROM releases r LEFT JOIN code_changes x USING (release_id)
-           LEFT JOIN (SELECT release_id,
-                             count(*) FILTER (result->>'severity' = 'warning'
-                                              AND NOT CAST(result->>'success' AS BOOLEAN))
-                                 AS warnings
-                      FROM validation_results GROUP BY 1) v USING (release_id)
-           GROUP BY ALL ORDER BY min(r.release_order)"""
-    ).pl()
+    """One row per release: announced and observed counts, gate warnings (the view)."""
+    return con.sql("SELECT * FROM release_summary").pl()
 
 
 def release_details(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
