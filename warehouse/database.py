@@ -24,6 +24,7 @@ from contracts.release import Manifest
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS, VALUE_TYPES
 from warehouse.doctor import damaged, read_published
 from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
+from warehouse.replacements import COLUMNS as REPLACEMENT_COLUMNS
 from warehouse.validity import VALID_FROM_BASES
 from warehouse.waivers import read_waivers
 
@@ -292,6 +293,8 @@ TABLE_COMMENTS: dict[str, str] = {
     "CMS's xlsx copy in the same ZIP, classified.",
     "waivers": "Operators' waivers (hcpcs accept): a release-level rule let through for one "
     "release file (sha256), with who, when and why.",
+    "code_replacements": "What replaces each discontinued code: its cross references followed "
+    "to the code in force (A -> B -> C), one row per cross reference; latest knowledge.",
     "transactions": "CMS's transaction report of each release that ships one: one row per code "
     "with the action CMS announced, as the report words it (see action_reconciliation).",
 }
@@ -415,6 +418,7 @@ def _column_comments() -> dict[str, dict[str, str]]:
         "repairs": REPAIR_COLUMNS,
         "reconciliation": RECONCILIATION_COLUMNS,
         "transactions": TRANSACTION_COLUMNS,
+        "code_replacements": REPLACEMENT_COLUMNS,
         "waivers": {**WAIVER_COLUMNS,
                     "applied": "The release is published from that file, under the waiver."},
     }

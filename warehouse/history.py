@@ -23,6 +23,7 @@ from warehouse import database, views
 from warehouse.changes import EXPECTED_ACTIONS, VALUE_TYPES, value_type
 from warehouse.lock import publish_lock
 from warehouse.publish import published_releases
+from warehouse.replacements import create_replacements
 from warehouse.validity import VALID_FROM_BASIS as VALID_FROM
 from warehouse.validity import valid_from_date, versions_known_at
 
@@ -254,6 +255,7 @@ def _build(path: Path, paths: DataDir, manifests: list[Manifest]) -> None:
         database.load_base(con, paths.root, manifests)
         database.create_lookups(con)
         _history_sql(con)
+        create_replacements(con)
         database.comment_all(con)
         views.create_views(con)
         con.execute("CHECKPOINT")

@@ -9,6 +9,7 @@ import duckdb
 
 from contracts.domains import ACTION_CODE, DOMAINS
 from contracts.layout import FIELDS, domain_columns
+from warehouse import announcements
 from warehouse.changes import EVENTS
 from warehouse.database import (
     CHANGE_COLUMNS,
@@ -227,9 +228,17 @@ def _summary() -> View:
         columns)
 
 
+def _reconciliation() -> View:
+    return View("action_reconciliation", announcements.reconciliation_sql(),
+                "What CMS announced (its transaction report, else the records' action codes) "
+                "beside what the history observed, per release and code: agrees, or the reason "
+                "they disagree.", announcements.COLUMNS)
+
+
 def views() -> list[View]:
     """Every view, in creation order (a view only reads the ones before it)."""
-    return [_flags(), _current(), _pages(), _changes_decoded(), _episodes(), _summary()]
+    return [_flags(), _current(), _pages(), _changes_decoded(), _episodes(), _summary(),
+            _reconciliation()]
 
 
 #: Macro -> (its definition, its comment): the two-clock ones, and one code's page.
