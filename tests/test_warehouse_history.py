@@ -305,13 +305,14 @@ def test_silent_changes_include_removals_without_termination(con) -> None:
 def test_every_object_and_column_is_commented(con) -> None:
     tables = {"releases", "codes", "code_history", "code_changes", "validation_results",
               "change_types", "findings", "repairs", "reconciliation", "waivers",
-              "transactions"}
+              "transactions", "code_replacements"}
     rows = con.sql("SELECT table_name, comment FROM duckdb_tables()").fetchall()
     assert tables <= {t for t, _ in rows}
     assert [t for t, c in rows if not c] == []
     views = con.sql("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall()
     assert {v for v, _ in views} == {"codes_current", "code_pages", "code_changes_decoded",
-                                     "code_flags", "code_episodes", "release_summary"}
+                                     "code_flags", "code_episodes", "release_summary",
+                                     "action_reconciliation"}
     assert [v for v, c in views if not c] == []
     missing = con.sql(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal "

@@ -13,6 +13,7 @@ from contracts.layout import CODES_SCHEMA, FIELDS, REJECTS_SCHEMA
 from contracts.release import ReleaseFile
 from contracts.settings import GateSettings
 from contracts.validation import GateResult
+from transforms.transaction_report import SCHEMA, TransactionReport
 from warehouse.publish import PublishResult, publish_release
 
 D = dt.date
@@ -53,11 +54,21 @@ def no_findings(release_id: str | None, codes: pl.DataFrame) -> GateResult:
     return GateResult(release_id, codes.height, None, GateSettings(), outcomes=())
 
 
-def publish(data_dir: Path, release_id: str, codes: pl.DataFrame) -> PublishResult:
-    """Publish a synthetic release; its "raw sha256" is derived from the codes' content."""
+def transaction_report(actions: dict[str, str]) -> TransactionReport:
+    """A transaction report announcing ``actions`` (code -> action letter), in code order."""
+    rows = [(code, a, f"action {a}", line) for line, (code, a) in
+            enumerate(sorted(actions.items()), 2)]
+    return TransactionReport("synthetic_trans.txt", pl.DataFrame(rows, schema=SCHEMA, orient="row"))
+
+
+def publish(data_dir: Path, release_id: str, codes: pl.DataFrame,
+            report: dict[str, str] | None = None) -> PublishResult:
+    """Publish a synthetic release (with a transaction report announcing ``report``, code ->
+    action, when given); its "raw sha256" is derived from the codes' content."""
     digest = hashlib.sha256(codes.hash_rows().to_numpy().tobytes()).hexdigest()
     file = ReleaseFile(release_id, f"synthetic://{release_id}", sha256=digest,
                        member_name=f"HCPC_{release_id}.txt",
                        fetched_at="2026-01-01T00:00:00+00:00")
     return publish_release(data_dir, file=file, codes=codes, rejects=empty_rejects(),
-                           validation=no_findings(release_id, codes))
+                           validation=no_findings(release_id, codes),
+                           transactions=None if report is None else transaction_report(report))
