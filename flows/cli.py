@@ -423,20 +423,15 @@ def code(
     as_json: bool = JSON,
 ) -> None:
     """A code's page (every field, with what each coded value means) and its full history."""
-    from warehouse.queries import code_page, code_timeline, last_release_with
+    from warehouse.queries import code_page, code_timeline
 
     wanted = code_.strip().upper()
-    with _connect(data_dir) as con:
-        if release is None:  # not in the current release: show its last appearance
-            last = last_release_with(con, wanted)
-            if last is None:
-                raise fail(f"{wanted}: not in any published release", 1)
-            current = con.execute("SELECT any_value(release_id) FROM codes_current").fetchone()
-            release = None if current and current[0] == last else last
+    with _connect(data_dir) as con:  # by default its latest page, even if gone from the file
         page = code_page(con, wanted, release)
         timeline = code_timeline(con, wanted)
     if page.is_empty():
-        raise fail(f"{wanted}: not in release {release}", 1)
+        raise fail(f"{wanted}: not in release {release}" if release else
+                   f"{wanted}: not in any published release", 1)
     doc = page.row(0, named=True)
     if as_json:
         typer.echo(json.dumps({"page": doc, "history": timeline.to_dicts()}, indent=2,

@@ -65,3 +65,15 @@ def store(tmp_path: Path):
     from sources.rawstore import RawStore
 
     return RawStore(tmp_path / "raw")
+
+
+@pytest.fixture(scope="session")
+def backfill(cms_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """``hcpcs backfill`` of every real release in ../shared/cms: (data dir, --json report)."""
+    from flows.summary import EXIT_PUBLISHED
+    from tests.test_flows import hcpcs
+
+    data_dir = tmp_path_factory.mktemp("shared") / "data"
+    code, doc = hcpcs("backfill", "--source", str(cms_dir), "--data-dir", str(data_dir))
+    assert code == EXIT_PUBLISHED, doc
+    return data_dir, doc

@@ -3,11 +3,8 @@ TXT releases are reconciled with their xlsx, and ``hcpcs status`` lists what was
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from flows.summary import EXIT_PUBLISHED
 from tests.test_flows import hcpcs, query
 
 pytestmark = pytest.mark.realdata
@@ -16,14 +13,6 @@ COUNTS = {  # release -> (codes, procedures, modifiers)
     "2016-Q1": (6293, 5956, 337), "2017-Q1": (6498, 6155, 343), "2019-Q1": (6800, 6440, 360),
     "2020-Q2": (7097, 6728, 369), "2020-Q3": (7158, 6789, 369), "2020-Q4": (7196, 6825, 371),
 }
-
-
-@pytest.fixture(scope="module")
-def backfill(cms_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    data_dir = tmp_path_factory.mktemp("shared") / "data"
-    code, doc = hcpcs("backfill", "--source", str(cms_dir), "--data-dir", str(data_dir))
-    assert code == EXIT_PUBLISHED, doc
-    return data_dir, doc
 
 
 def test_every_real_release_publishes_in_release_order(backfill) -> None:

@@ -13,7 +13,7 @@ import pytest
 from tests.warehouse_synth import codes_frame, publish
 from warehouse import history
 from warehouse.database import literal
-from warehouse.queries import code_page, code_timeline, last_release_with
+from warehouse.queries import code_page, code_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,10 +37,8 @@ def test_queries_take_any_text_as_a_plain_value(tmp_path: Path) -> None:
     publish(tmp_path, "2024-Q1", codes_frame([{"code": "J0135"}, {"code": "A0021"}]))
     history.rebuild(tmp_path)
     with duckdb.connect(str(tmp_path / history.DB_NAME), read_only=True) as con:
-        assert last_release_with(con, "J0135") == "2024-Q1"
         assert code_page(con, "J0135")["added_date"].to_list() == [date(2000, 1, 1)]
         for odd in ("J0135' OR '1'='1", "O'X", "J0135'--"):
-            assert last_release_with(con, odd) is None
             assert code_page(con, odd).is_empty()
             assert code_timeline(con, odd).is_empty()
 
@@ -54,7 +52,7 @@ from transforms import parse_anweb
 from tests.warehouse_synth import publish
 from warehouse import history
 from warehouse.queries import (changes_between, changes_by_type, code_page, code_timeline,
-                               last_release_with, release_summary)
+                               release_summary)
 import duckdb
 
 tmp = Path(sys.argv[1])
@@ -64,8 +62,8 @@ publish(tmp / "data", "2024-Q1", parsed.codes)
 publish(tmp / "data", "2024-Q2", parsed.codes.head(50))
 history.rebuild(tmp / "data")
 with duckdb.connect(str(tmp / "data" / history.DB_NAME), read_only=True) as con:
-    code = last_release_with(con, "J0135")
-    code_page(con, "J0135"), code_timeline(con, "J0135"), release_summary(con)
+    code = code_page(con, "J0135")["release_id"][0]
+    code_timeline(con, "J0135"), release_summary(con)
     changes_between(con, "2024-Q1", "2024-Q2"), changes_by_type(con, ["2024-Q2"])
 print(code, "pandas" in sys.modules)
 """

@@ -88,19 +88,11 @@ def code_timeline(con: duckdb.DuckDBPyConnection, code: str) -> pl.DataFrame:
     ).pl()
 
 
-def last_release_with(con: duckdb.DuckDBPyConnection, code: str) -> str | None:
-    """The latest release (any revision) that carries ``code``, or None."""
-    row = con.execute(
-        f"""SELECT c.release_id FROM codes c JOIN releases r USING (release_id)
-            WHERE c.code = {literal(code)} ORDER BY r.release_order DESC LIMIT 1"""
-    ).fetchone()
-    return None if row is None else str(row[0])
-
-
 def code_page(
     con: duckdb.DuckDBPyConnection, code: str, release: str | None = None
 ) -> pl.DataFrame:
-    """Every field of one code, decoded, as of ``release`` (default: the current release)."""
+    """Every field of one code, decoded, as of ``release`` (default: the latest effective
+    release that carries it)."""
     return con.execute(f"SELECT * FROM hcpcs_code({literal(code)}, rel := {literal(release)})").pl()
 
 
