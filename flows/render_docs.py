@@ -19,6 +19,7 @@ from sources.demo import demo_markdown
 from sources.registry import sources_markdown
 from transforms.reconcile import differences_markdown
 from warehouse.database import schema_markdown
+from warehouse.views import views_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -45,6 +46,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "demo": ("sources.md", demo_markdown),
     "sources": ("sources.md", sources_markdown),
     "schema": ("warehouse.md", schema_markdown),
+    "views": ("warehouse.md", views_markdown),
 }
 
 

@@ -18,7 +18,7 @@ from sources import registry
 from sources.archive import ArchiveError
 from sources.catalog import CatalogError
 from sources.fetch import FetchError
-from warehouse.changes import EXPECTED_ACTIONS, report_agreement
+from warehouse.changes import EXPECTED_ACTIONS
 from warehouse.lock import LockBusyError
 from warehouse.publish import PublishError
 
@@ -47,11 +47,8 @@ def test_per_column_tables_derive_from_the_layout() -> None:
         assert EXPECTED_ACTIONS[f"{name}_changed"] == "PFB"
     assert EXPECTED_ACTIONS["termination_date_changed"] == "D"
     assert EXPECTED_ACTIONS["long_description_changed"] == "CB"
-    # ... and lined up with the transaction report's P (no field left out, as AGREEMENT once did)
-    groups = dict(report_agreement())
-    assert "mog_group_changed" in groups["P"] and "anesthesia_base_units_changed" in groups["P"]
-    assert groups["A"] == ("added", "reused") and groups["CB"] == ("long_description_changed",)
-    assert "termination_date_changed" not in [t for ts in groups.values() for t in ts]
+    assert EXPECTED_ACTIONS["anesthesia_base_units_changed"] == "PFB"
+    assert EXPECTED_ACTIONS["added"] == EXPECTED_ACTIONS["redefined"] == "A"
 
 
 def test_manifest_round_trips_and_a_broken_one_names_its_file(tmp_path: Path) -> None:

@@ -193,3 +193,45 @@ def test_code_page_sql_and_cli_agree_for_a_code_gone_from_the_file(backfill) -> 
     code, page = hcpcs("code", "G0298", "--data-dir", str(data_dir))
     assert code == 0
     assert page["page"]["release_id"] == "2016-Q1"
+
+
+def test_2017_disagreements_with_cms_report_name_the_codes(backfill) -> None:
+    data_dir, _ = backfill
+
+    def codes(reason: str) -> list[str]:
+        return [c for (c,) in query(data_dir, "SELECT code FROM action_reconciliation WHERE "
+                                    f"release_id = '2017-Q1' AND reason = '{reason}'")]
+
+    # added and terminated during 2016: first seen terminated 2016-12-31, CMS reports D
+    assert codes("added_already_terminated") == [
+        *(f"C{n}" for n in (9137, 9138, 9139, 9461, *range(9470, 9482))), "Q9981"]
+    # add date 2016-01-01 but missing from the 2016 annual file; CMS reports no change
+    assert codes("absent_from_previous_file") == [
+        f"G0{n}" for n in (477, 478, 479, 480, 481, 482, 483, 498)]
+    # retroactive terminations (2015-12-31) and text fixes CMS made under N: silent changes
+    silent = codes("changed_under_action_n")
+    assert len(silent) == 70 and {"A4720", "C1820", "E0296", "G0281"} <= set(silent)
+    assert query(data_dir, "SELECT list(code ORDER BY code) FROM code_changes WHERE release_id "
+                 "= '2017-Q1' AND change_type = 'discontinued' AND silent") == [
+        (["G0464", *(f"G60{n}" for n in range(30, 59) if n != 33)],)]
+    assert set(query(data_dir, "SELECT list(code) FROM code_changes WHERE release_id = "
+                               "'2017-Q1' AND change_type = 'discontinued' AND silent")[0][0]
+               ) <= set(silent)
+    # G0154 was already terminated; 2017 moved its termination date, under D: agrees
+    assert query(data_dir, "SELECT observed, reason FROM action_reconciliation WHERE "
+                           "release_id = '2017-Q1' AND code = 'G0154'") == [
+        (["termination_date_changed"], "agrees")]
+
+
+def _readme_queries() -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## Querying", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    lines = [ln for ln in block.splitlines() if not ln.startswith("--")]
+    return [q.strip() for q in "\n".join(lines).split(";") if q.strip()]
+
+
+def test_every_readme_query_answers_on_the_real_releases(backfill) -> None:
+    data_dir, _ = backfill
+    answers = [query(data_dir, q) for q in _readme_queries()]
+    assert len(answers) == 7 and all(answers)
+    assert answers[1] == [(410, 228, 273)]  # codes added in 2019, by the three definitions

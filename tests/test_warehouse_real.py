@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import random
-import zipfile
 from pathlib import Path
 
 import duckdb
@@ -14,8 +12,7 @@ import pytest
 from contracts.release import ReleaseFile
 from tests.conftest import REAL_RELEASES
 from tests.warehouse_synth import no_findings
-from transforms.transaction_report import parse_transaction_report
-from warehouse import history, queries
+from warehouse import history
 from warehouse.publish import publish_release
 
 pytestmark = pytest.mark.realdata
@@ -80,57 +77,15 @@ def test_silent_long_description_changes_2016_to_2017(con) -> None:
                    "change_type = 'long_description_changed'").fetchall() == [("N", False)]
 
 
-def test_2017_change_log_agrees_with_cms_transaction_report(cms_dir: Path, con) -> None:
-    with zipfile.ZipFile(cms_dir / REAL_RELEASES["2017-Q1"][0]) as zf:
-        report = parse_transaction_report(zf.read("HCPCS2017_Trans Report_ChangesbyAction.prn"))
-    assert report.height == 6498
-    table = {r["cms_actions"]: r for r in queries.action_agreement(con, "2017-Q1", report)
-             .iter_rows(named=True)}
-    counts = {a: (r["cms_codes"], r["our_codes"], r["both"], len(r["cms_only"]),
-                  len(r["ours_only"])) for a, r in table.items()}
-    assert counts == {
-        "A": (278, 303, 278, 0, 25),
-        "D": (147, 175, 146, 1, 29),
-        "CB": (125, 168, 125, 0, 43),
-        "S": (2, 115, 2, 0, 113),
-        "R": (1, 1, 1, 0, 0),
-        "P": (38, 50, 38, 0, 12),
-        "T": (4, 6, 4, 0, 2),
-        "F": (1, 1, 1, 0, 0),
-    }
-    # Every disagreement on adds and discontinuations has one of these explanations:
-    born_terminated = [f"C{n}" for n in (9137, 9138, 9139, 9461, *range(9470, 9482))] + ["Q9981"]
-    added_after_2016_file = [f"G0{n}" for n in (477, 478, 479, 480, 481, 482, 483, 498)]
-    assert table["A"]["ours_only"] == sorted(born_terminated + added_after_2016_file)
-    codes_2017 = con.sql("SELECT code, added_date, termination_date, action_code FROM codes "
-                         "WHERE release_id = '2017-Q1'").pl().rows_by_key("code", unique=True)
-    assert {codes_2017[c][1] for c in born_terminated} == {dt.date(2016, 12, 31)}
-    assert {codes_2017[c][2] for c in born_terminated} == {"D"}  # CMS flags the last action
-    assert {codes_2017[c] for c in added_after_2016_file} == {
-        (dt.date(2016, 1, 1), None, "N")}
-    # G0154 was already terminated in 2016; 2017 moved its termination date, under action D.
-    assert table["D"]["cms_only"] == ["G0154"]
-    assert con.sql("SELECT change_type, old_value, new_value, action_agrees FROM code_changes "
-                   "WHERE release_id = '2017-Q1' AND code = 'G0154'").fetchall() == [
-        ("termination_date_changed", "2015-12-31", "2016-02-29", True)]
-    # Retroactive terminations CMS made under action N: silent discontinuations.
-    assert table["D"]["ours_only"] == ["G0464"] + [f"G60{n}" for n in range(30, 59) if n != 33]
-    assert con.sql("SELECT DISTINCT new_value, action_code, silent FROM code_changes WHERE "
-                   "release_id = '2017-Q1' AND change_type = 'discontinued' AND action_code = 'N'"
-                   ).fetchall() == [("2015-12-31", "N", True)]
-    # Long description changes CMS did not flag C/B: 37 under N (silent), 4 under D, 2 under P.
-    assert dict(con.sql(
-        "SELECT action_code, count(*) FROM code_changes WHERE release_id = '2017-Q1' AND "
-        "change_type = 'long_description_changed' AND action_code NOT IN ('C', 'B') GROUP BY 1"
-    ).fetchall()) == {"N": 37, "D": 4, "P": 2}
-
-
 def test_as_of_and_history_on_real_data(con) -> None:
+    # Known at 2019: on 2017-06-01, the codes of the 2017 file still in force by the 2019 file's
+    # dates, and the codes the 2019 file adds with a 2017 date (none of them as of 2017-01-01).
     n = con.sql("SELECT count(*) FROM hcpcs_as_of(DATE '2017-06-01')").fetchone()
-    active_2017 = con.sql("SELECT count(*) FROM codes WHERE release_id = '2017-Q1' AND "
-                          "(termination_date IS NULL OR termination_date >= DATE '2017-06-01') "
-                          "AND added_date <= DATE '2017-06-01'").fetchone()
-    assert n == active_2017
+    assert n == (5972,)
+    assert con.sql("SELECT count(*) FROM hcpcs_as_published(DATE '2017-06-01')").fetchone() == (
+        5968,)
+    with pytest.raises(duckdb.InvalidInputException, match="2010-01-01 is before 2016-01-01"):
+        con.sql("SELECT count(*) FROM hcpcs_as_of(DATE '2010-01-01')").fetchall()
     assert con.sql("SELECT count(*) FROM code_history WHERE code = 'A4720'").fetchone() == (2,)
     assert con.sql("SELECT count(DISTINCT code) FROM code_history").fetchone() == con.sql(
         "SELECT count(DISTINCT code) FROM codes").fetchone()

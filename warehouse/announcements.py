@@ -79,9 +79,14 @@ COLUMNS: dict[str, str] = {
     "observed": "The change types the history observed for the code in this release (sorted; "
     "empty when none).",
     "agrees": "The announced action and the observed changes agree.",
-    "reason": "agrees, or why they disagree: " + "; ".join(
-        f"{k}: {v}" for k, (_, v) in CLASSES.items() if k != "agrees"),
+    "reason": "agrees, or why they disagree (reconciliation_reasons: the first that holds).",
 }
+
+
+def reasons_markdown() -> str:
+    """The reasons as a Markdown table, in the order they are tried."""
+    rows = [f"| `{name}` | {meaning} |" for name, (_, meaning) in CLASSES.items()]
+    return "| reason | meaning |\n|---|---|\n" + "\n".join(rows)
 
 
 def reconciliation_sql() -> str:

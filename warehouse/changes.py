@@ -3,7 +3,7 @@
 Field changes (``<field>_changed``) come from ``contracts.layout``: every tracked field, its change
 class and the CMS action codes that announce it. Events (a code added, discontinued, dropped, back
 again) are about the code, not a column, so they are listed here. ``history.py`` generates its SQL
-from these tables; ``queries.action_agreement`` lines them up with CMS's transaction reports.
+from these tables; ``announcements`` lines them up with what CMS announced.
 """
 
 from __future__ import annotations
@@ -44,20 +44,6 @@ CHANGE_TYPE_DESCRIPTIONS: dict[str, str] = {
     **{name: e.description for name, e in EVENTS.items()},
     **{f"{f.name}_changed": _field_description(f) for f in TRACKED_FIELDS},
 }
-
-
-def report_agreement() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Transaction-report action codes -> the change types that should show the same codes, one
-    row per group of report codes (events first, then change classes in layout order)."""
-    groups: dict[str, list[str]] = {}
-    for name, e in EVENTS.items():
-        if e.reported_as:
-            groups.setdefault(e.reported_as, []).append(name)
-    for f in TRACKED_FIELDS:
-        reported = CHANGE_CLASSES[f.change].reported_as
-        if reported:
-            groups.setdefault(reported, []).append(f"{f.name}_changed")
-    return tuple((actions, tuple(types)) for actions, types in groups.items())
 
 
 #: Value types of code_changes: a change's old and new value are kept in the column pair of its

@@ -21,6 +21,7 @@ from contracts.domains import DOMAINS
 from contracts.layout import CODES_SCHEMA, column_descriptions, domain_columns
 from contracts.paths import DataDir
 from contracts.release import Manifest
+from warehouse.announcements import CLASSES
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS, VALUE_TYPES
 from warehouse.doctor import damaged, read_published
 from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
@@ -220,6 +221,12 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Ma
          "expected_action_codes": [EXPECTED_ACTIONS.get(t) for t in CHANGE_TYPE_DESCRIPTIONS]}
     )
     _create_from(con, "change_types", change_types, "change_type")
+    reasons = pl.DataFrame({"reason": list(CLASSES),
+                            "meaning": [m for _, m in CLASSES.values()],
+                            "position": range(1, len(CLASSES) + 1)},
+                           schema={"reason": pl.String(), "meaning": pl.String(),
+                                   "position": pl.Int32()})
+    _create_from(con, "reconciliation_reasons", reasons, "position")
 
 
 def lookup_table(name: str) -> str:
@@ -293,6 +300,8 @@ TABLE_COMMENTS: dict[str, str] = {
     "CMS's xlsx copy in the same ZIP, classified.",
     "waivers": "Operators' waivers (hcpcs accept): a release-level rule let through for one "
     "release file (sha256), with who, when and why.",
+    "reconciliation_reasons": "The reasons of action_reconciliation, in the order they are "
+    "tried (the first that holds names a row's reason).",
     "code_replacements": "What replaces each discontinued code: its cross references followed "
     "to the code in force (A -> B -> C), one row per cross reference; latest knowledge.",
     "transactions": "CMS's transaction report of each release that ships one: one row per code "
@@ -419,6 +428,9 @@ def _column_comments() -> dict[str, dict[str, str]]:
         "reconciliation": RECONCILIATION_COLUMNS,
         "transactions": TRANSACTION_COLUMNS,
         "code_replacements": REPLACEMENT_COLUMNS,
+        "reconciliation_reasons": {
+            "reason": "The reason, as in action_reconciliation.reason.",
+            "meaning": "What it means.", "position": "Order in which the reasons are tried."},
         "waivers": {**WAIVER_COLUMNS,
                     "applied": "The release is published from that file, under the waiver."},
     }

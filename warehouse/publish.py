@@ -1,11 +1,13 @@
 """Publish one release as immutable Parquet plus a manifest, written aside and renamed into place.
 
 Layout: ``<data_dir>/parquet/releases/release=<id>/{codes.parquet, rejects.parquet,
-findings.parquet, repairs.parquet, reconciliation.parquet, validation.json, manifest.json}``
-(paths in ``contracts.paths``; the manifest is ``contracts.release.Manifest``). Findings are the
-gate's record-level findings, one row per code, field and raw value; repairs the entries of
-``transforms/repairs.csv`` for the release (applied or not); reconciliation every difference
-between the TXT and CMS's xlsx copy in the same ZIP (empty when there was no xlsx).
+findings.parquet, repairs.parquet, reconciliation.parquet, transactions.parquet, validation.json,
+manifest.json}`` (paths in ``contracts.paths``; the manifest is ``contracts.release.Manifest``).
+Findings are the gate's record-level findings, one row per code, field and raw value; repairs the
+entries of ``transforms/repairs.csv`` for the release (applied or not); reconciliation every
+difference between the TXT and CMS's xlsx copy in the same ZIP (empty when there was no xlsx);
+transactions CMS's transaction report, one row per code with its announced action (empty when the
+release has none, or it could not be read: the manifest names the report and the error).
 
 A published directory is never modified: re-publishing the same raw file (same sha256) is a
 no-op, a different file for the same id is refused (a CMS re-issue gets its own revision id,
@@ -41,6 +43,8 @@ from contracts.validation import GateResult
 from sources.rawstore import sha256_file
 from transforms.reconcile import RECONCILIATION_SCHEMA
 from transforms.repairs import REPAIRS_SCHEMA
+from transforms.transaction_report import SCHEMA as TRANSACTIONS_SCHEMA
+from transforms.transaction_report import TransactionReport
 from warehouse.doctor import read_published
 from warehouse.lock import publish_lock
 
@@ -55,6 +59,7 @@ EXTRA_TABLES: dict[str, dict[str, pl.DataType]] = {
     "findings.parquet": FINDINGS_SCHEMA,
     "repairs.parquet": REPAIRS_SCHEMA,
     "reconciliation.parquet": RECONCILIATION_SCHEMA,
+    "transactions.parquet": TRANSACTIONS_SCHEMA,
 }
 
 
@@ -109,7 +114,8 @@ def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType])
 
 
 def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
-              file: ReleaseFile, validation: GateResult, content_sha256: str | None) -> Manifest:
+              file: ReleaseFile, validation: GateResult, content_sha256: str | None,
+              report: TransactionReport | None) -> Manifest:
     codes, rejects = tables["codes.parquet"], tables["rejects.parquet"]
     files = {}
     rows_of = {name: frame.height for name, frame in tables.items()}
@@ -134,6 +140,7 @@ def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
             "findings": tables["findings.parquet"].height,
             "repairs": int(tables["repairs.parquet"]["applied"].sum()),
             "differences": tables["reconciliation.parquet"].height,
+            "transactions": tables["transactions.parquet"].height,
             "vanished": next((o.unexpected_count or 0 for o in validation.outcomes
                               if o.name == "vanished_without_termination"), 0),
         },
@@ -142,6 +149,8 @@ def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
         pipeline_version=pipeline_version(),
         files=files,
         content_sha256=content_sha256,
+        transaction_report=report.name if report else None,
+        transaction_report_error=report.error if report else None,
     )
 
 
@@ -175,6 +184,7 @@ def publish_release(
     repairs: pl.DataFrame | None = None,
     reconciliation: pl.DataFrame | None = None,
     content_sha256: str | None = None,
+    transactions: TransactionReport | None = None,
 ) -> PublishResult:
     """Write the release aside, then rename it into place; the same raw file twice is a no-op.
 
@@ -183,7 +193,8 @@ def publish_release(
     ``validation.json`` and (its record-level findings) ``findings.parquet``. ``codes`` are
     published as given: repaired, when ``repairs`` says so. ``content_sha256`` is the parsed
     content's identity (``warehouse.identity``), kept in the manifest so the same content is never
-    published twice.
+    published twice. ``transactions`` is CMS's transaction report as read (its rows, file name and
+    any error, kept in the manifest); None: the release has none.
     """
     release_id = file.release_id or ""
     release_key(release_id)
@@ -191,7 +202,8 @@ def publish_release(
         raise PublishError(f"{release_id}: the release file has no raw sha256")
     findings = pl.DataFrame(validation.findings(), schema=FINDINGS_SCHEMA, orient="row")
     given = {"codes.parquet": codes, "rejects.parquet": rejects, "findings.parquet": findings,
-             "repairs.parquet": repairs, "reconciliation.parquet": reconciliation}
+             "repairs.parquet": repairs, "reconciliation.parquet": reconciliation,
+             "transactions.parquet": transactions.frame if transactions else None}
     schemas = {"codes.parquet": CODES_SCHEMA, "rejects.parquet": REJECTS_SCHEMA, **EXTRA_TABLES}
     tables = {name: pl.DataFrame(schema=schema) if given[name] is None else given[name]
               for name, schema in schemas.items()}
@@ -217,7 +229,8 @@ def publish_release(
                 write_parquet(frame, tmp / name)
             body = json.dumps(validation.to_dict(), sort_keys=True, indent=2, default=str)
             atomic_write_bytes(tmp / "validation.json", (body + "\n").encode())
-            manifest = _manifest(release_id, tmp, tables, file, validation, content_sha256)
+            manifest = _manifest(release_id, tmp, tables, file, validation, content_sha256,
+                                 transactions)
             atomic_write_bytes(tmp / MANIFEST, manifest.to_json())
             _fsync_dir(tmp)
             os.rename(tmp, final)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from warehouse.changes import report_agreement
 from warehouse.database import literal
 
 
@@ -94,26 +93,3 @@ def code_page(
     """Every field of one code, decoded, as of ``release`` (default: the latest effective
     release that carries it)."""
     return con.execute(f"SELECT * FROM hcpcs_code({literal(code)}, rel := {literal(release)})").pl()
-
-
-def action_agreement(
-    con: duckdb.DuckDBPyConnection, release: str, report: pl.DataFrame
-) -> pl.DataFrame:
-    """Compare a release's change log with CMS's transaction report (``code``, ``action``).
-
-    One row per action group: codes CMS reported, codes our log shows, both, and the codes on
-    one side only (the disagreements to explain).
-    """
-    changes = con.execute(
-        f"SELECT code, change_type FROM code_changes WHERE release_id = {literal(release)}"
-    ).pl()
-    rows = []
-    for actions, types in report_agreement():
-        cms = set(report.filter(pl.col("action").is_in(list(actions)))["code"])
-        ours = set(changes.filter(pl.col("change_type").is_in(types))["code"])
-        rows.append({
-            "cms_actions": actions, "change_types": list(types), "cms_codes": len(cms),
-            "our_codes": len(ours), "both": len(cms & ours),
-            "cms_only": sorted(cms - ours), "ours_only": sorted(ours - cms),
-        })
-    return pl.DataFrame(rows)

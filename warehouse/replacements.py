@@ -57,7 +57,8 @@ SELECT w.code, l.termination_date, CAST(w.position AS INTEGER) AS position, w.re
 FROM walk w
 JOIN latest l ON l.code = w.code
 LEFT JOIN latest f ON f.code = w.reached
-WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.code = w.reached AND NOT list_contains(w.chain, e.ref))
+WHERE NOT EXISTS (SELECT 1 FROM edges e
+                  WHERE e.code = w.reached AND NOT list_contains(w.chain, e.ref))
 ORDER BY w.code, w.position, w.chain"""
 
 

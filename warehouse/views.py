@@ -269,3 +269,24 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         kind = "MACRO TABLE" if body.split("\n")[0].endswith("AS TABLE") else "MACRO"
         con.execute(f"COMMENT ON {kind} {name} IS {literal(comment)}")
 
+
+
+def views_markdown() -> str:
+    """Every view with its columns, and every macro, from their comments (the docs' copy)."""
+    parts = []
+    for view in views():
+        rows = "\n".join(f"| `{c}` | {text} |" for c, text in view.columns.items()
+                         if view.name not in ("codes_current", "code_pages") or c not in
+                         codes_columns())
+        parts.append(f"**`{view.name}`** (view): {view.comment}\n\n| column | meaning |\n"
+                     f"|---|---|\n{rows}")
+    macros = "\n".join(f"| `{name}{_signature(body)}` | {comment} |"
+                       for name, (body, comment) in MACROS.items())
+    parts.append(f"Reasons of `action_reconciliation` (table `reconciliation_reasons`), in the "
+                 f"order they are tried:\n\n{announcements.reasons_markdown()}")
+    parts.append(f"**Macros**\n\n| macro | what it gives |\n|---|---|\n{macros}")
+    return "\n\n".join(parts)
+
+
+def _signature(body: str) -> str:
+    return body.split(" AS", 1)[0].strip()
