@@ -26,7 +26,7 @@ from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS, VALUE_
 from warehouse.doctor import damaged, read_published
 from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
 from warehouse.replacements import COLUMNS as REPLACEMENT_COLUMNS
-from warehouse.validity import VALID_FROM_BASES
+from warehouse.validity import KNOWLEDGE_COLUMNS, VALID_FROM_BASES
 from warehouse.waivers import read_waivers
 
 ONE_DAY = dt.timedelta(days=1)
@@ -300,6 +300,8 @@ TABLE_COMMENTS: dict[str, str] = {
     "CMS's xlsx copy in the same ZIP, classified.",
     "waivers": "Operators' waivers (hcpcs accept): a release-level rule let through for one "
     "release file (sha256), with who, when and why.",
+    "version_knowledge": "For each code_history row, the facts hcpcs_versions needs to answer "
+    "as any release knew (when each version was first and last seen, what followed it).",
     "reconciliation_reasons": "The reasons of action_reconciliation, in the order they are "
     "tried (the first that holds names a row's reason).",
     "code_replacements": "What replaces each discontinued code: its cross references followed "
@@ -428,6 +430,7 @@ def _column_comments() -> dict[str, dict[str, str]]:
         "reconciliation": RECONCILIATION_COLUMNS,
         "transactions": TRANSACTION_COLUMNS,
         "code_replacements": REPLACEMENT_COLUMNS,
+        "version_knowledge": KNOWLEDGE_COLUMNS,
         "reconciliation_reasons": {
             "reason": "The reason, as in action_reconciliation.reason.",
             "meaning": "What it means.", "position": "Order in which the reasons are tried."},

@@ -25,7 +25,7 @@ from warehouse.lock import publish_lock
 from warehouse.publish import published_releases
 from warehouse.replacements import create_replacements
 from warehouse.validity import VALID_FROM_BASIS as VALID_FROM
-from warehouse.validity import valid_from_date, versions_known_at
+from warehouse.validity import knowledge_sql, valid_from_date, versions_known_at
 
 _TRACKED = tuple(f.name for f in TRACKED_FIELDS)
 _WHITESPACE_INSENSITIVE = frozenset(f.name for f in TRACKED_FIELDS if f.compare == "whitespace")
@@ -154,6 +154,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
         JOIN releases rt ON rt.history_seq = e.to_seq
         LEFT JOIN releases rn ON rn.history_seq = e.to_seq + 1"""
     )
+    con.execute(knowledge_sql("versions"))
     con.execute(f"CREATE TABLE code_history AS {versions_known_at('versions', _LAST_SEQ)} "
                 "ORDER BY code, version")
     _changes_sql(con)

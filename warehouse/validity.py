@@ -49,34 +49,72 @@ def valid_from_date(row: str) -> str:
         ELSE {row}.effective_from END"""
 
 
-def versions_known_at(source: str, k: str) -> str:
-    """SELECT the versions of ``source`` (code_history's columns) known at history_seq ``k``,
-    with every column that depends on later releases as release ``k`` knew it."""
+#: Columns of ``version_knowledge``: what does not depend on the release the answer is known at.
+KNOWLEDGE_COLUMNS: dict[str, str] = {
+    "code": "HCPCS code or modifier (code_history.code).",
+    "version": "Its version (code_history.version).",
+    "from_seq": "history_seq of the version's first release (known from then on).",
+    "to_seq": "history_seq of the version's last release.",
+    "next_seq": "history_seq of the first release of the code's next version; null if none.",
+    "next_from": "valid_from_date of the code's next version.",
+    "left_on": "When the code is absent from the release after to_seq: the day before it starts.",
+    "later_terminations": "Termination dates of the later versions of the same episode, each "
+    "with the history_seq that first showed it (a later release can end a version earlier).",
+}
+
+
+def knowledge_sql(source: str) -> str:
+    """CREATE ``version_knowledge`` from the versions in ``source``: the facts the macros need to
+    answer as any release knew, computed once so that no query needs a window."""
     return f"""
-    SELECT v.* EXCLUDE (from_seq, to_seq, next_from, next_seq, episode_term) REPLACE (
-        CASE WHEN v.to_seq > {k} THEN kr.release_id ELSE v.valid_to_release END
-            AS valid_to_release,
-        CASE WHEN v.to_seq < {k} THEN v.ended_in_release END AS ended_in_release,
-        CASE WHEN v.to_seq < {k} THEN v.end_reason END AS end_reason,
-        CAST(least(v.to_seq, {k}) - v.from_seq + 1 AS BIGINT) AS release_count,
-        v.to_seq >= {k} AS is_current,
-        least(v.termination_date, v.episode_term, v.next_from - 1,
-              CASE WHEN v.to_seq < {k} AND (v.next_seq IS NULL OR v.next_seq > v.to_seq + 1)
-                   THEN gone.effective_from - 1 END) AS valid_to_date)
-    FROM (
-        SELECT h.*, f.history_seq AS from_seq, t.history_seq AS to_seq,
-               lead(h.valid_from_date) OVER w AS next_from,
-               lead(f.history_seq) OVER w AS next_seq,
-               last_value(h.termination_date) OVER (
-                   PARTITION BY h.code, h.episode ORDER BY h.version
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS episode_term
+    CREATE TABLE version_knowledge AS
+    WITH s AS (
+        SELECT h.code, h.version, h.episode, h.termination_date, h.valid_from_date,
+               f.history_seq AS from_seq, t.history_seq AS to_seq
         FROM {source} h
         JOIN releases f ON f.release_id = h.valid_from_release
-        JOIN releases t ON t.release_id = h.valid_to_release
-        WHERE f.history_seq <= {k}
-        WINDOW w AS (PARTITION BY h.code ORDER BY h.version)) v
-    JOIN releases kr ON kr.history_seq = {k}
-    LEFT JOIN releases gone ON gone.history_seq = v.to_seq + 1"""
+        JOIN releases t ON t.release_id = h.valid_to_release),
+    later AS (
+        SELECT a.code, a.version,
+               list({{'seq': b.from_seq, 'day': b.termination_date}} ORDER BY b.version)
+                   AS later_terminations
+        FROM s a JOIN s b ON b.code = a.code AND b.episode = a.episode
+                         AND b.version > a.version AND b.termination_date IS NOT NULL
+        GROUP BY ALL)
+    SELECT s.code, s.version, s.from_seq, s.to_seq,
+           lead(s.from_seq) OVER w AS next_seq, lead(s.valid_from_date) OVER w AS next_from,
+           gone.effective_from - 1 AS left_on, later.later_terminations
+    FROM s
+    LEFT JOIN later ON later.code = s.code AND later.version = s.version
+    LEFT JOIN releases gone ON gone.history_seq = s.to_seq + 1
+    WINDOW w AS (PARTITION BY s.code ORDER BY s.version)
+    ORDER BY s.code, s.version"""
+
+
+def versions_known_at(source: str, k: str) -> str:
+    """SELECT the versions of ``source`` (code_history's columns) known at history_seq ``k`` (an
+    expression, evaluated once), with every column that depends on later releases as release
+    ``k`` knew it, from ``version_knowledge``."""
+    return f"""
+    WITH k AS (SELECT {k} AS seq)
+    SELECT v.* REPLACE (
+        CASE WHEN n.to_seq > k.seq THEN kr.release_id ELSE v.valid_to_release END
+            AS valid_to_release,
+        CASE WHEN n.to_seq < k.seq THEN v.ended_in_release END AS ended_in_release,
+        CASE WHEN n.to_seq < k.seq THEN v.end_reason END AS end_reason,
+        CAST(least(n.to_seq, k.seq) - n.from_seq + 1 AS BIGINT) AS release_count,
+        n.to_seq >= k.seq AS is_current,
+        least(v.termination_date,
+              list_min(list_transform(list_filter(n.later_terminations, x -> x.seq <= k.seq),
+                                      x -> x.day)),
+              CASE WHEN n.next_seq <= k.seq THEN n.next_from - 1 END,
+              CASE WHEN n.to_seq < k.seq AND coalesce(n.next_seq > n.to_seq + 1, true)
+                   THEN n.left_on END) AS valid_to_date)
+    FROM {source} v
+    JOIN version_knowledge n ON n.code = v.code AND n.version = v.version
+    CROSS JOIN k
+    JOIN releases kr ON kr.history_seq = k.seq
+    WHERE n.from_seq <= k.seq"""
 
 
 #: Macro -> (its definition, its comment). Dates outside what the loaded releases can answer are
@@ -123,8 +161,7 @@ MACROS: dict[str, tuple[str, str]] = {
     ),
     "hcpcs_versions": (
         f"""(known_at := NULL) AS TABLE
-            {versions_known_at("code_history", "hcpcs_known_seq(known_at)")}
-            ORDER BY code, version""",
+            {versions_known_at("code_history", "hcpcs_known_seq(known_at)")}""",
         "code_history as release known_at (default: the latest) knew it: only the versions it "
         "had seen, with valid_to_date, valid_to_release, ended_in_release, end_reason, "
         "release_count and is_current as it knew them.",

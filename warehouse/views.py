@@ -249,9 +249,8 @@ MACROS: dict[str, tuple[str, str]] = {
             SELECT * FROM code_pages
             WHERE code = wanted
               AND release_id = coalesce(rel, (
-                  SELECT c.release_id FROM codes c JOIN releases r USING (release_id)
-                  WHERE c.code = wanted
-                  ORDER BY r.effective DESC, r.release_order DESC LIMIT 1))""",
+                  SELECT valid_to_release FROM code_history WHERE code = wanted
+                  ORDER BY version DESC LIMIT 1))""",
         "One code's page (code_pages) in release rel, by default in the latest effective "
         "release that carries it (for a code no longer in the file, its last page).",
     ),

@@ -2,11 +2,13 @@
 
 Each release drops the 10 oldest codes (terminated the release before), adds 10 new ones and
 revises about 1% of long descriptions (a fifth of them silently, under action N).
-Run with ``make bench``; prints the rebuild time and the database size.
+Run with ``make bench``; prints the rebuild time, the database size, and how long an analyst's
+first question takes on it (open the file, query, close).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -54,17 +56,20 @@ def _release(universe: pl.DataFrame, i: int) -> pl.DataFrame:
     ).drop("idx")
 
 
-def test_rebuild_100_releases(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, history.RebuildSummary]:
+    """The 100-release database: (data dir, rebuild seconds, summary)."""
+    tmp_path = tmp_path_factory.mktemp("bench_history")
     universe = _universe()
-    t0 = time.perf_counter()
     for i in range(RELEASES):
         publish(tmp_path, f"{2001 + i // 4}-Q{i % 4 + 1}", _release(universe, i))
-    published = time.perf_counter() - t0
-
     t0 = time.perf_counter()
     summary = history.rebuild(tmp_path)
-    rebuild = time.perf_counter() - t0
+    return tmp_path, time.perf_counter() - t0, summary
 
+
+def test_rebuild_100_releases(built) -> None:
+    tmp_path, rebuild, summary = built
     db = tmp_path / history.DB_NAME
     size = db.stat().st_size
     with duckdb.connect(str(db), read_only=True) as con:
@@ -74,9 +79,36 @@ def test_rebuild_100_releases(tmp_path: Path) -> None:
     assert summary.changes_by_type["dropped"] == TURNOVER * (RELEASES - 1)
     print(
         f"\nbench_history: {RELEASES} releases x {CODES:,} codes = {summary.codes:,} rows; "
-        f"publish (setup) {published:.1f} s; rebuild {rebuild:.2f} s (target < 10 s); "
+        f"rebuild {rebuild:.2f} s (target < 10 s); "
         f"hcpcs.duckdb {size / 1e6:.1f} MB; code_history {summary.versions:,} versions; "
         f"code_changes {summary.changes:,} rows {summary.changes_by_type}; silent {silent[0]}; "
         f"history parquet {DataDir(tmp_path).history_parquet.stat().st_size / 1e6:.1f} MB; "
         f"changes parquet {DataDir(tmp_path).changes_parquet.stat().st_size / 1e6:.2f} MB"
     )
+
+
+VALID = CODES - 2 * TURNOVER  # each release carries 20 codes already terminated in 2000
+QUERIES = {  # an analyst's question -> (SQL, rows it must give)
+    "hcpcs_as_of": ("SELECT count(*) FROM hcpcs_as_of(DATE '2013-05-01')", VALID),
+    "hcpcs_as_of known_at": (
+        "SELECT count(*) FROM hcpcs_as_of(DATE '2010-02-01', known_at := '2010-Q1')", VALID),
+    "hcpcs_as_published": ("SELECT count(*) FROM hcpcs_as_published(DATE '2013-05-01')",
+                           VALID),
+    "hcpcs_code": ("SELECT count(*) FROM hcpcs_code('B4000')", 1),
+}
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_cold_open_and_query(built, name: str) -> None:
+    """Open the database, ask one question, close: the median of 15 (target < 100 ms)."""
+    db = str(built[0] / history.DB_NAME)
+    sql, rows = QUERIES[name]
+    times = []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        with duckdb.connect(db, read_only=True) as con:
+            got = con.sql(sql).fetchone()
+        times.append(time.perf_counter() - t0)
+    assert got == (rows,)
+    print(f"\nbench_query {name}: cold open + query median {statistics.median(times) * 1e3:.0f} ms "
+          f"(min {min(times) * 1e3:.0f}, max {max(times) * 1e3:.0f}; target < 100 ms)")
