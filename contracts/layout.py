@@ -106,13 +106,13 @@ LAYOUT: tuple[Field, ...] = (
     Field("record_id", 11, 1, 1, "record_id", "RECID", "3 = procedure first line, 4 = procedure continuation, 7 = modifier first line, 8 = modifier continuation.", domain="record_id"),  # noqa: E501
     Field("long_description", 12, 80, 1, "chunk", "LONG DESCRIPTION", "Full long description: every line's 80-character chunk, right-trimmed and joined with one space.", change="long_description", compare="whitespace"),  # noqa: E501
     Field("short_description", 92, 28, 1, "text", "SHORT DESCRIPTION", "Short description (at most 28 characters).", change="short_description", compare="whitespace"),  # noqa: E501
-    Field("pricing_indicators", 120, 2, 4, "text", "PRICE1", "Pricing indicator codes, 4 positional occurrences (null where blank; gaps are real).", domain="pricing_indicator", procedure_only=True, change="payment"),  # noqa: E501
+    Field("pricing_indicators", 120, 2, 4, "text", "PRICE1", "Pricing indicator codes, up to 4 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="pricing_indicator", procedure_only=True, change="payment"),  # noqa: E501
     Field("multiple_pricing_indicator", 128, 1, 1, "text", "MULT_PI", "Multiple pricing indicator: which pricing methodology applies when there are several.", domain="multiple_pricing_indicator", procedure_only=True, change="payment"),  # noqa: E501
-    Field("cim_references", 129, 6, 3, "text", "CIM1", "Coverage Issues Manual reference section numbers, 3 positional occurrences.", change="administrative"),  # noqa: E501
-    Field("mcm_references", 147, 8, 3, "text", "MCM1", "Medicare Carriers Manual reference section numbers, 3 positional occurrences.", change="administrative"),  # noqa: E501
+    Field("cim_references", 129, 6, 3, "text", "CIM1", "Coverage Issues Manual reference section numbers, up to 3 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative"),  # noqa: E501
+    Field("mcm_references", 147, 8, 3, "text", "MCM1", "Medicare Carriers Manual reference section numbers, up to 3 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative"),  # noqa: E501
     Field("statute", 171, 10, 1, "text", "STATUTE", "Statute number (free text, e.g. 1833(t)).", change="administrative"),  # noqa: E501
-    Field("lab_certifications", 181, 3, 8, "text", "LABCERT1", "Lab certification codes (CLIA specialty), 8 positional occurrences.", domain="lab_certification", change="administrative"),  # noqa: E501
-    Field("cross_references", 205, 5, 5, "text", "XREF1", "Cross-reference codes (HCPCS, CPT or modifier), 5 positional occurrences.", change="administrative"),  # noqa: E501
+    Field("lab_certifications", 181, 3, 8, "text", "LABCERT1", "Lab certification codes (CLIA specialty), up to 8 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="lab_certification", change="administrative"),  # noqa: E501
+    Field("cross_references", 205, 5, 5, "text", "XREF1", "Cross-reference codes (HCPCS, CPT or modifier), up to 5 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative"),  # noqa: E501
     Field("coverage_code", 230, 1, 1, "text", "COV", "Medicare coverage code (C, D, I, M, S).", domain="coverage_code", change="coverage"),  # noqa: E501
     Field("asc_group", 231, 2, 1, "text", "ASC_GRP", "ASC payment group: YY = approved to be performed in an ambulatory surgical center.", domain="asc_group", change="payment"),  # noqa: E501
     Field("asc_effective_date", 233, 8, 1, "date", "ASC_DT", "Effective date of the ASC payment group.", change="payment"),  # noqa: E501
@@ -122,7 +122,7 @@ LAYOUT: tuple[Field, ...] = (
     Field("processing_note", 253, 4, 1, "text", "PROCNOTE", "Processing note number (joins the release's proc_notes file).", change="administrative"),  # noqa: E501
     Field("betos", 257, 3, 1, "text", "BETOS", "Berenson-Eggers type of service code.", domain="betos", procedure_only=True, change="misc"),  # noqa: E501
     Field("filler_260", 260, 1, 1, "filler", "", "Filler (always blank)."),
-    Field("types_of_service", 261, 1, 5, "text", "TOS1", "Type of service codes, 5 positional occurrences.", domain="type_of_service", procedure_only=True, change="misc"),  # noqa: E501
+    Field("types_of_service", 261, 1, 5, "text", "TOS1", "Type of service codes, up to 5 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="type_of_service", procedure_only=True, change="misc"),  # noqa: E501
     Field("anesthesia_base_units", 266, 3, 1, "int", "ANEST_BU", "Anesthesia base unit quantity.", procedure_only=True, change="payment"),  # noqa: E501
     Field("added_date", 269, 8, 1, "date", "ADD DT", "Date the code was added to HCPCS.", change="administrative"),  # noqa: E501
     Field("action_effective_date", 277, 8, 1, "date", "ACT EFF DT", "Effective date of the action code's change.", change="bookkeeping"),  # noqa: E501

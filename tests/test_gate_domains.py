@@ -75,19 +75,19 @@ def test_importing_the_gate_does_not_import_great_expectations() -> None:
 @pytest.fixture(scope="module")
 def synthetic() -> GateResult:
     """One clean code of each kind plus one code per defect the real releases never show."""
-    blank_modifier = {"pricing_indicators": [None] * 4, "multiple_pricing_indicator": None,
-                      "betos": None, "types_of_service": [None] * 5,
+    blank_modifier = {"pricing_indicators": [], "multiple_pricing_indicator": None,
+                      "betos": None, "types_of_service": [],
                       "anesthesia_base_units": None}
     rows = [
         {"code": "A0001"},
         {"code": "A1", **blank_modifier},
-        {"code": "A0002", "types_of_service": ["9", "X", None, None, None]},
-        {"code": "A0003", "types_of_service": ["1", None, "B", None, None]},
-        {"code": "A0004", "lab_certifications": [None, "999", *[None] * 6]},
+        {"code": "A0002", "types_of_service": ["9", "X"]},
+        {"code": "A0003", "types_of_service": ["1", None, "B"]},
+        {"code": "A0004", "lab_certifications": [None, "999"]},
         {"code": "A2", **blank_modifier, "betos": "Z2"},
         {"code": "A0005", "action_code": "D"},
         {"code": "A0006", "multiple_pricing_indicator": "E",
-         "pricing_indicators": ["11", None, None, None]},
+         "pricing_indicators": ["11"]},
         {"code": "A0007", "termination_date": D(1999, 12, 31)},
         {"code": "A0008", "unparsed_values": [{"field": "anesthesia_base_units", "value": "x1"},
                                               {"field": "filler_294", "value": "junk"}]},

@@ -55,11 +55,11 @@ def test_s2107_matches_the_seed_code_page(real_parsed):
         "(e.g., tumor-infiltrating lymphocyte therapy) per course of treatment"
     )
     assert row["short_description"] == "Adoptive immunotherapy"
-    assert row["pricing_indicators"] == ["00", None, None, None]
+    assert row["pricing_indicators"] == ["00"]
     assert row["multiple_pricing_indicator"] == "9"
     assert row["coverage_code"] == "I"
     assert row["betos"] == "Z2"
-    assert row["types_of_service"] == ["9", None, None, None, None]
+    assert row["types_of_service"] == ["9"]
     assert row["anesthesia_base_units"] == 0
     assert row["added_date"] == dt.date(2002, 4, 1)
     assert row["action_effective_date"] == dt.date(2002, 4, 1)
@@ -71,35 +71,33 @@ def test_s2107_matches_the_seed_code_page(real_parsed):
 def test_modifier_keeps_its_two_characters_and_references(real_parsed):
     row = _row(real_parsed["2019-Q1"], "AM")
     assert row["kind"] == "modifier"
-    assert row["cross_references"] == ["QM", None, None, None, None]
+    assert row["cross_references"] == ["QM"]
     assert row["processing_note"] == "0069"  # leading zeros kept
-    assert row["mcm_references"] == ["4105.7", None, None]
-    assert row["pricing_indicators"] == [None] * 4
+    assert row["mcm_references"] == ["4105.7"]
+    assert row["pricing_indicators"] == []
     assert row["anesthesia_base_units"] is None
     assert row["coverage_code"] == "D"
 
 
 def test_code_with_four_types_of_service(real_parsed):
-    assert _row(real_parsed["2017-Q1"], "E0210")["types_of_service"] == ["A", "L", "P", "R", None]
+    assert _row(real_parsed["2017-Q1"], "E0210")["types_of_service"] == ["A", "L", "P", "R"]
 
 
 def test_code_with_multiple_pricing_and_lab_certification(real_parsed):
     codes = real_parsed["2019-Q1"].codes
-    multi = codes.filter(pl.col("pricing_indicators").list.get(1).is_not_null())
+    multi = codes.filter(pl.col("pricing_indicators").list.len() > 1)
     assert multi.select("code", "pricing_indicators", "multiple_pricing_indicator").rows() == [
-        ("G0124", ["11", "21", None, None], "C"),
-        ("G0431", ["13", "21", None, None], "A"),
-        ("G0472", ["13", "21", None, None], "A"),
-        ("G9143", ["13", "21", None, None], "A"),
-        ("P3001", ["11", "21", None, None], "C"),
-        ("P9612", ["57", "21", None, None], "A"),
-        ("P9615", ["57", "21", None, None], "A"),
+        ("G0124", ["11", "21"], "C"),
+        ("G0431", ["13", "21"], "A"),
+        ("G0472", ["13", "21"], "A"),
+        ("G9143", ["13", "21"], "A"),
+        ("P3001", ["11", "21"], "C"),
+        ("P9612", ["57", "21"], "A"),
+        ("P9615", ["57", "21"], "A"),
     ]
-    with_lab = codes.filter(pl.col("lab_certifications").list.drop_nulls().list.len() > 0)
+    with_lab = codes.filter(pl.col("lab_certifications").list.len() > 0)
     assert with_lab.height == 71
-    assert _row(real_parsed["2019-Q1"], "G0464")["lab_certifications"] == (
-        ["220", "310", "900"] + [None] * 5
-    )
+    assert _row(real_parsed["2019-Q1"], "G0464")["lab_certifications"] == ["220", "310", "900"]
 
 
 def test_longest_description_spans_seventeen_lines(real_parsed):

@@ -20,11 +20,11 @@ A = {
     "long_description": "Ambulance service, outside state per mile, transport (medicaid only) "
     "with a description long enough to need a second line of text",
     "short_description": "Outside state ambulance serv",
-    "pricing_indicators": ["00", None, None, None],
+    "pricing_indicators": ["00"],
     "multiple_pricing_indicator": "9",
     "coverage_code": "I",
     "betos": "O1A",
-    "types_of_service": ["D", None, None, None, None],
+    "types_of_service": ["D"],
     "anesthesia_base_units": 0,
     "added_date": dt.date(2000, 1, 1),
     "action_effective_date": dt.date(2000, 1, 1),
@@ -33,7 +33,7 @@ A = {
 B = {**A, "code": "A0080", "long_description": "Non-emergency transport: per mile"}
 MOD = {"code": "AM", "kind": "modifier", "long_description": "Physician, team member service",
        "short_description": "Physician, team member svc", "coverage_code": "D",
-       "cross_references": ["QM", None, None, None, None], "added_date": dt.date(1991, 1, 1),
+       "cross_references": ["QM"], "added_date": dt.date(1991, 1, 1),
        "action_code": "N"}  # fmt: skip
 
 

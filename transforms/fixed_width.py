@@ -472,6 +472,16 @@ def typed_text(f: Field, text: pl.Expr) -> pl.Expr:
     return text
 
 
+def as_written(occurrences: pl.Expr, occurs: int) -> pl.Expr:
+    """A repeating group's positional list (``occurs`` values) as CMS wrote it, for both parsers:
+    cut after its last value, so no list ends in a null (warehouses such as BigQuery refuse null
+    list elements), while a blank between two values stays null (element i is still occurrence
+    i + 1); ``[]`` when there is none. One ``list.get`` per occurrence: 7x ``list.eval``'s speed."""
+    present = [occurrences.list.get(i, null_on_oob=True).is_not_null() for i in range(occurs)]
+    last = pl.max_horizontal([pl.when(p).then(i + 1).otherwise(0) for i, p in enumerate(present)])
+    return occurrences.list.head(last)
+
+
 def occurrence_labels(f: Field) -> list[str]:
     """How each occurrence of ``f`` is named in ``unparsed_values`` (and by the reconciliation):
     the field's name, or ``name[i]`` (1-based) for each occurrence of a repeating group."""
@@ -622,6 +632,9 @@ def _codes(text: _Text, lines: np.ndarray, record_id: np.ndarray) -> pl.DataFram
     typed, unparsed = _field_columns(distinct, _BLOCK_FIELDS, _BLOCK_START)
     typed["unparsed_values"] = _unparsed_values(unparsed, len(distinct))
     per_block = pl.DataFrame([pl.Series(name, values) for name, values in typed.items()])
+    per_block = per_block.with_columns(
+        as_written(pl.col(f.name), f.occurs) for f in _BLOCK_FIELDS if f.is_data and f.occurs > 1
+    )
     kinds = pl.Series(["modifier", "procedure"])  # record id 3 is a procedure, 7 a modifier
     columns = {
         **own,

@@ -28,6 +28,7 @@ from transforms.fixed_width import (
     KIND_OF,
     RECORD_IDS,
     ParseResult,
+    as_written,
     group_records,
     occurrence_labels,
     rejected_records,
@@ -192,7 +193,9 @@ def _codes(records: pl.DataFrame, extra: list[str]) -> pl.DataFrame:
     unparsed: list[tuple[str, pl.Expr, pl.Expr]] = []
     for f in _FIELDS:
         values = [typed_text(f, pl.col(label)) for label in occurrence_labels(f)]
-        typed[f.name] = pl.concat_arr(values).arr.to_list() if f.occurs > 1 else values[0]
+        typed[f.name] = (
+            as_written(pl.concat_arr(values).arr.to_list(), f.occurs) if f.occurs > 1 else values[0]
+        )
         if f.type in ("date", "int"):  # kept as text where they cannot be typed
             unparsed += [
                 (label, pl.col(label), pl.col(label).is_not_null() & value.is_null())
