@@ -34,22 +34,20 @@ class ChangeClass:
     about it.
 
     ``announced_by``: the action codes under which CMS announces such a change (a change under
-    another code is not "agreed"); ``reported_as``: the transaction-report action codes that list
-    such changes on their own ("" when the report has no action for it alone).
+    another code is not "agreed"; ``warehouse.announcements`` lines them up).
     """
 
     description: str
     announced_by: str
-    reported_as: str = ""
 
 
 #: Change classes of the tracked fields (record layout action codes, cms-hcpcs-format.md §3.1).
 CHANGE_CLASSES: dict[str, ChangeClass] = {
-    "long_description": ChangeClass("Long description", "CB", "CB"),
-    "short_description": ChangeClass("Short description", "SCB", "S"),
-    "payment": ChangeClass("Payment: pricing, ASC, MOG, anesthesia units", "PFB", "P"),
-    "misc": ChangeClass("Miscellaneous: BETOS, type of service", "TFB", "T"),
-    "coverage": ChangeClass("Coverage", "FB", "F"),
+    "long_description": ChangeClass("Long description", "CB"),
+    "short_description": ChangeClass("Short description", "SCB"),
+    "payment": ChangeClass("Payment: pricing, ASC, MOG, anesthesia units", "PFB"),
+    "misc": ChangeClass("Miscellaneous: BETOS, type of service", "TFB"),
+    "coverage": ChangeClass("Coverage", "FB"),
     "administrative": ChangeClass("Other administrative data (references, statute, notes)",
                                   "FB"),
     "termination": ChangeClass("Termination date", "D"),
@@ -166,7 +164,7 @@ def check_layout(layout: tuple[Field, ...]) -> None:
     if position != RECORD_LENGTH + 1:
         raise LayoutError(f"layout ends at column {position - 1}, not {RECORD_LENGTH}")
     for name, cls in CHANGE_CLASSES.items():
-        unknown = set(cls.announced_by + cls.reported_as) - set(ACTION_CODE.values)
+        unknown = set(cls.announced_by) - set(ACTION_CODE.values)
         if unknown:
             raise LayoutError(f"change class {name!r}: unknown action codes {sorted(unknown)}")
 

@@ -12,20 +12,20 @@ from contracts.layout import CHANGE_CLASSES, FIELDS, TRACKED_FIELDS, ChangeClass
 
 #: Code-level change types: what each means and the CMS action codes that announce it.
 EVENTS: dict[str, ChangeClass] = {
-    "added": ChangeClass("First appearance of the code in any published release.", "A", "A"),
+    "added": ChangeClass("First appearance of the code in any published release.", "A"),
     "discontinued": ChangeClass("Termination date set (was blank in the previous release).",
-                                "D", "D"),
+                                "D"),
     "dropped": ChangeClass("Present in the previous release, absent from this one (silent when "
                            "it had no termination date: CMS removed it without saying so).", ""),
     "reactivated": ChangeClass("Back in force (termination date cleared, or back in the file) "
                                "with the same add date and meaning: the same episode continues.",
-                               "R", "R"),
+                               "R"),
     "redefined": ChangeClass("Same code in consecutive releases with a later add date and a "
                              "different long description: CMS redefined it in place; a new "
-                             "episode starts, the old meaning is kept in history.", "A", "A"),
+                             "episode starts, the old meaning is kept in history.", "A"),
     "reused": ChangeClass("Back after termination or absence with a new add date or a different "
                           "long description: a new episode starts, the old meaning is kept in "
-                          "history.", "AR", "A"),
+                          "history.", "AR"),
 }
 
 
