@@ -385,3 +385,55 @@ def test_any_load_order_and_reloading_give_identical_tables(tmp_path: Path, con)
     d0, d1 = DataDir(tmp_path / "d0"), DataDir(tmp_path / "d1")
     assert d0.history_parquet.read_bytes() == d1.history_parquet.read_bytes()
     assert d0.changes_parquet.read_bytes() == d1.changes_parquet.read_bytes()
+
+
+def test_a_later_release_can_end_a_version_earlier(tmp_path: Path) -> None:
+    """C0001 is reworded silently in Q2, then Q3 terminates it retroactively on 2020-02-29:
+    known now, its first version ended then; as Q2 knew it, on 2020-03-31."""
+    releases = {
+        Q1: [{"code": "C0001"}, {"code": "C0002"}],
+        Q2: [{"code": "C0001", "long_description": "Reworded"},
+             {"code": "C0002", "action_code": "P", "anesthesia_base_units": 5}],
+        Q3: [{"code": "C0001", "long_description": "Reworded", "termination_date": D(2020, 2, 29)},
+             {"code": "C0002", "anesthesia_base_units": 5}],
+    }
+    for rid, rows in releases.items():
+        publish(tmp_path, rid, codes_frame(rows))
+    history.rebuild(tmp_path)
+    with duckdb.connect(str(tmp_path / history.DB_NAME), read_only=True) as con:
+        assert con.sql("SELECT version, valid_from_date, valid_to_date FROM code_history "
+                       "WHERE code = 'C0001'").fetchall() == [
+            (1, D(2000, 1, 1), D(2020, 2, 29)), (2, D(2020, 4, 1), D(2020, 2, 29)),
+            (3, D(2020, 4, 1), D(2020, 2, 29))]
+        assert con.sql("SELECT version, valid_to_date FROM hcpcs_versions(known_at := '2020-Q2') "
+                       "WHERE code = 'C0001' ORDER BY version").fetchall() == [
+            (1, D(2020, 3, 31)), (2, None)]
+        in_march = "SELECT code FROM hcpcs_as_of(DATE '2020-03-15'{})"
+        assert con.sql(in_march.format("")).fetchall() == [("C0002",)]
+        assert con.sql(in_march.format(", known_at := '2020-Q2'")).fetchall() == [
+            ("C0001",), ("C0002",)]
+        assert con.sql("SELECT change_type, old_value, new_value, old_number, new_number FROM "
+                       "code_changes WHERE code = 'C0002'").fetchall() == [
+            ("anesthesia_base_units_changed", "0", "5", 0, 5)]
+
+
+def test_a_new_meaning_needs_a_later_add_date_or_a_new_text(tmp_path: Path) -> None:
+    releases = {
+        Q1: [{"code": "C0003", "long_description": "Old text"},
+             {"code": "C0004", "long_description": "First meaning"}, {"code": "C0005"}],
+        # C0003: an earlier add date with a new text is a correction, not a new meaning
+        Q2: [{"code": "C0003", "added_date": D(1999, 6, 1), "long_description": "Fixed text"}],
+        # C0004 comes back with its add date but another meaning: reused; C0005 as it was
+        Q3: [{"code": "C0003", "added_date": D(1999, 6, 1), "long_description": "Fixed text"},
+             {"code": "C0004", "long_description": "Second meaning"}, {"code": "C0005"}],
+    }
+    for rid, rows in releases.items():
+        publish(tmp_path, rid, codes_frame(rows))
+    history.rebuild(tmp_path)
+    with duckdb.connect(str(tmp_path / history.DB_NAME), read_only=True) as con:
+        assert con.sql("SELECT release_id, code, change_type FROM code_changes").fetchall() == [
+            (Q2, "C0003", "added_date_changed"), (Q2, "C0003", "long_description_changed"),
+            (Q2, "C0004", "dropped"), (Q2, "C0005", "dropped"),
+            (Q3, "C0004", "reused"), (Q3, "C0005", "reactivated")]
+        assert con.sql("SELECT code, count(*) FROM code_episodes GROUP BY 1 ORDER BY 1"
+                       ).fetchall() == [("C0003", 1), ("C0004", 2), ("C0005", 1)]

@@ -18,7 +18,7 @@ import pytest
 from contracts.paths import DataDir
 from contracts.release import ReleaseFile
 from tests.warehouse_synth import codes_frame, empty_rejects, no_findings, publish
-from warehouse import database, history
+from warehouse import database, history, views
 from warehouse import publish as pub
 from warehouse.lock import LockBusyError, publish_lock
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = [
     {"code": "A1"},
     {"code": "A0001"},
-    {"code": "A0002", "pricing_indicators": ["11", "21", None, None]},
+    {"code": "A0002", "pricing_indicators": ["11", "21"]},
 ]
 
 
@@ -44,7 +44,7 @@ def test_manifest_lists_every_file_with_sha256_and_rows(tmp_path: Path) -> None:
     assert result.status == "published"
     assert result.path == tmp_path / "parquet/releases/release=2019-Q1"
     tables = ["codes.parquet", "findings.parquet", "reconciliation.parquet", "rejects.parquet",
-              "repairs.parquet"]
+              "repairs.parquet", "transactions.parquet"]
     assert sorted(p.name for p in result.path.iterdir()) == sorted(
         [*tables, "manifest.json", "validation.json"])
     m = json.loads((result.path / "manifest.json").read_text())
@@ -53,7 +53,8 @@ def test_manifest_lists_every_file_with_sha256_and_rows(tmp_path: Path) -> None:
     assert m["member_name"] == "HCPC_2019-Q1.txt"
     assert len(m["raw_sha256"]) == 64
     assert m["counts"] == {"codes": 3, "procedures": 2, "modifiers": 1, "rejects": 0,
-                           "findings": 0, "repairs": 0, "differences": 0, "vanished": 0}
+                           "findings": 0, "repairs": 0, "differences": 0, "vanished": 0,
+                           "transactions": 0}
     assert m["schema_version"] == pub.SCHEMA_VERSION
     assert m["schema_fingerprint"] == pub.schema_fingerprint()
     assert m["pipeline_version"] == pub.pipeline_version()
@@ -163,9 +164,9 @@ def test_failure_between_steps_leaves_last_good_state(tmp_path: Path, monkeypatc
 
     publish(tmp_path, "2020-Q1", codes_frame(ROWS[:2]))
     parquet_after_publish = _tree(tmp_path / "parquet")
-    for target in ("create_views", "comment_all"):  # DuckDB rebuild fails half-way
-        with monkeypatch.context() as m:
-            m.setattr(database, target, boom)
+    for module, target in ((views, "create_views"), (database, "comment_all")):
+        with monkeypatch.context() as m:  # DuckDB rebuild fails half-way
+            m.setattr(module, target, boom)
             with pytest.raises(OSError, match="injected"):
                 history.rebuild(tmp_path)
         assert db.read_bytes() == db_before

@@ -136,3 +136,17 @@ def test_replacement_chains_are_followed_to_their_end(con) -> None:
         ("B0019", 1, "B0018", "B0018", ["B0019", "B0018"], 1, "terminated"),
     ]
     assert sorted({r[-1] for r in rows}) == sorted(replacements.STATUSES)
+
+
+def test_an_annual_file_is_compared_with_the_previous_annual_file(tmp_path: Path) -> None:
+    """Before 2020 CMS's annual files (Q1) are reconciled with the previous year's; a gap of a
+    quarter or more is not."""
+    quiet = {"code": "B0100"}
+    reworded = {"code": "B0100", "long_description": "Reworded under N"}
+    publish(tmp_path, "2018-Q1", codes_frame([quiet]))
+    publish(tmp_path, "2019-Q1", codes_frame([reworded]))
+    publish(tmp_path, "2020-Q2", codes_frame([quiet]))
+    history.rebuild(tmp_path)
+    with duckdb.connect(str(tmp_path / history.DB_NAME), read_only=True) as con:
+        assert con.sql("SELECT release_id, reason FROM action_reconciliation").fetchall() == [
+            ("2019-Q1", "changed_under_action_n"), ("2020-Q2", "previous_not_loaded")]

@@ -164,7 +164,7 @@ MACROS: dict[str, tuple[str, str]] = {
             {versions_known_at("code_history", "hcpcs_known_seq(known_at)")}""",
         "code_history as release known_at (default: the latest) knew it: only the versions it "
         "had seen, with valid_to_date, valid_to_release, ended_in_release, end_reason, "
-        "release_count and is_current as it knew them.",
+        "release_count and is_current as it knew them (unordered: add ORDER BY code, version).",
     ),
     "hcpcs_as_of": (
         """(d, known_at := NULL) AS TABLE
