@@ -68,11 +68,14 @@ ACTION_CODE = Domain(
         "S": "Change in short description of procedure code",
         "T": "Miscellaneous change (BETOS, type of service)",
     },
-    # Wordings of the transaction reports (2016 txt, 2017-2020 prn and xlsx), lower case.
+    # Wordings of the transaction reports (2016 txt, 2017-2020 prn and xlsx), lower case. July
+    # 2020's "Long/Short Description Change" (CS, both texts changed) is C: the record carries C.
     phrases={
         "A": ("add",),
-        "B": ("coverage and long description change", "coverage & long desc change"),
-        "C": ("long description change", "change in long description"),
+        "B": ("coverage and long description change", "coverage & long desc change",
+              "coverage and long desc change"),
+        "C": ("long description change", "change in long description",
+              "long/short description change"),
         "D": ("discontinued",),
         "F": ("coverage change", "change in coverage"),
         "N": ("no change",),

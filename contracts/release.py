@@ -27,7 +27,16 @@ MONTH_QUARTER: dict[str, int] = {
     "january": 1, "jan": 1, "april": 2, "apr": 2, "july": 3, "jul": 3, "october": 4, "oct": 4,
 }  # fmt: skip
 
-_COMPANION = re.compile(r"(?i)correction|noc|record[-_ ]?layout|index|table-of-drugs|trans")
+#: A transaction report's name: ``HCPC2016_TransReport_...``, ``HCPCS2017_Trans Report_...``,
+#: ``HCPC2019_Trans_Alpha``, ``trans_alpha``, or 2019's bare ``Changes_by_ActionCode``.
+_TRANSACTION_REPORT = r"trans|changes[-_ ]?by"
+_COMPANION = re.compile(
+    rf"(?i)correction|noc|record[-_ ]?layout|index|table-of-drugs|{_TRANSACTION_REPORT}"
+)
+_REPORT = re.compile(rf"(?i){_TRANSACTION_REPORT}")
+#: Transaction report formats, preferred first: a workbook lists every code with CMS's whole
+#: change text (the 2019 .prn cuts it at its SHORT DESCRIPTION column; 2020 ships only the xlsx).
+REPORT_FORMATS = (".xlsx", ".xls", ".txt", ".prn")
 _MONTH = "|".join(sorted(MONTH_QUARTER, key=len, reverse=True))
 # Patterns are tried in order on the last path segment, lower-cased.
 _SLUG_MONTH = re.compile(rf"^({_MONTH})-(\d{{4}})-alpha-numeric-hcpcs-files?\b")
@@ -38,6 +47,7 @@ _MEMBER = re.compile(  # HCPC2021_APR_CONTR_ANWEB: month and CONTR may both come
 )
 _MEMBER_MONTH = re.compile(rf"^hcpc\d{{2,4}}_({_MONTH})_")
 _FOLDER = re.compile(r"^(\d{4})-(?:q([1-4])|annual)(?![0-9a-z])")  # 2020-Q2-april, 2016-annual
+_NAME_YEAR = re.compile(r"(?:hcpcs?)?(20\d{2})|hcpcs?(\d{2})")  # a year token: 2020, hcpc17
 _RELEASE_ID = re.compile(r"(\d{4})-Q([1-4])(?:r([2-9]|[1-9]\d+))?")
 
 
@@ -59,6 +69,25 @@ def is_companion(name: str) -> bool:
     """A file that travels with a release but is not one (corrections, NOC codes, a record
     layout, an index, a transaction report): never a release, whatever year its name carries."""
     return bool(_COMPANION.search(_last_segment(name)))
+
+
+def is_transaction_report(name: str) -> bool:
+    """A CMS transaction report (one of the companions), whatever its format, by its name."""
+    return bool(_REPORT.search(_last_segment(name)))
+
+
+def names_other_release(name: str, release_id: str) -> bool:
+    """Whether a companion's name says it belongs to another year or quarter than
+    ``release_id`` (``HCPC2017_...`` beside 2016's data file, ``..._JUL_...`` beside April's): a
+    folder may hold several releases' loose files. A name that says nothing (``trans_alpha``)
+    fits any."""
+    year, quarter, _ = release_sort_key(release_id)
+    for token in re.split(r"[^a-z0-9]+", _last_segment(name)):
+        if (m := _NAME_YEAR.fullmatch(token)) and _year(m.group(1) or m.group(2)) != year:
+            return True
+        if token in MONTH_QUARTER and MONTH_QUARTER[token] != quarter:
+            return True
+    return False
 
 
 def release_from_name(name: str) -> str | None:
@@ -192,6 +221,13 @@ class Manifest:
     content_sha256: str | None = None
     """sha256 of the published codes' content, whatever file or ZIP they came from (see
     ``warehouse.identity.content_sha256``); None in manifests written before it existed."""
+    transaction_report: str | None = None
+    """File name of CMS's transaction report the release's ``transactions.parquet`` was read from
+    (a ZIP member, or the file beside a loose data file); None when the release has none, and in
+    manifests written before it existed."""
+    transaction_report_error: str | None = None
+    """Why that report could not be read (file, line or row, value); ``transactions.parquet`` is
+    then empty. The release is published all the same: the data file is the source of record."""
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), sort_keys=True, indent=2) + "\n").encode()

@@ -398,20 +398,26 @@ def _page_lines(page: dict[str, Any]) -> list[str]:
 
 
 def _history_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """Each version of a code (releases, CMS dates, action) and the changes that opened it."""
+    """Each version of a code (days in force, releases, action) and the changes that opened it."""
     lines: list[str] = []
+    shown = None
     for r in rows:
-        head = (f"v{r['version']} (episode {r['episode']}) {r['valid_from_release']} .. "
-                f"{r['valid_to_release']}: added {r['added_date']}, action {r['action_code']}"
-                + (f", terminated {r['termination_date']}" if r["termination_date"] else "")
-                + (f", ended: {r['end_reason']}" if r["end_reason"] else ", latest version"))
-        if not lines or not lines[-1].startswith(f"v{r['version']} "):
-            lines.append(head)
+        if r["version"] != shown:
+            shown = r["version"]
+            never = r["valid_to_date"] and r["valid_to_date"] < r["valid_from_date"]
+            days = ("never in force" if never else
+                    f"in force {r['valid_from_date']} .. {r['valid_to_date'] or 'now'}")
+            lines.append(
+                f"v{r['version']} (episode {r['episode']}) {days} "
+                f"(from {r['valid_from_basis']}); releases "
+                f"{r['valid_from_release']} .. {r['valid_to_release']}; action {r['action_code']}"
+                + (f"; ended: {r['end_reason']}" if r["end_reason"] else "; latest version"))
         if r["change_type"]:
-            flag = "silent: CMS did not flag it" if r["silent"] else (
+            flag = "silent: CMS did not announce it" if r["silent"] else (
                 f"CMS action {r['action_code']}")
-            lines.append(f"    {r['change_type']}: {r['field'] or ''} {r['old_value']!s} -> "
-                         f"{r['new_value']!s} ({flag})")
+            what = (f"{r['field']} {r['old_value']!s} -> {r['new_value']!s}" if r["field"]
+                    else (r["new_value"] or r["old_value"] or ""))
+            lines.append(f"    {r['change_type']}: {what} ({flag})")
     return lines
 
 

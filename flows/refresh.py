@@ -9,7 +9,8 @@ Both run the same phases:
 2. in release order, for each release file not already published (same sha256) nor superseded
    by a newer published revision of its quarter (``warehouse.identity``), under an id no other
    published file uses: parse -> skip if the same content is published (a duplicate) ->
-   validate (with the operators' waivers) -> repair -> reconcile -> publish; a release
+   validate (with the operators' waivers) -> repair -> reconcile -> read CMS's transaction
+   report (one that cannot be read is a warning, never a failure) -> publish; a release
    refused by a release-level rule, or that fails any step, is reported and never published, and
    the releases after it still go on (validation compares with what *is* published);
 3. rebuild history once, if anything was published (``backfill`` always rebuilds).
@@ -140,9 +141,15 @@ def _process(f: ReleaseFile, data_dir: Path, settings: Settings,
         out.stage = "reconcile"
         reconciliation = tasks.reconcile_release(f, parsed.codes)
         out.differences = 0 if reconciliation is None else reconciliation.height
+        out.stage = "transactions"
+        transactions = tasks.read_transactions(f)
+        if transactions.error:  # published all the same: the data file is the source of record
+            get_run_logger().warning("%s: transaction report not read: %s", release_id,
+                                     transactions.error)
         out.stage = "publish"
         progress.release(release_id, "publishing")
-        tasks.publish_release(f, parsed, codes, gate, repairs, reconciliation, content, data_dir)
+        tasks.publish_release(f, parsed, codes, gate, repairs, reconciliation, transactions,
+                              content, data_dir)
     except Exception as exc:
         out.message = _error_text(exc)
         return out

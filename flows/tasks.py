@@ -6,8 +6,8 @@
   a retry of the whole task on top would multiply it.
 - Caching keyed on content: a parse is cached by the raw file's sha256 and the parser's own
   source, so re-running a release (e.g. after its validation failed) skips the parse.
-- No caching of fetch, validate, repair, reconcile, publish or rebuild: they read or change
-  state on disk, or are cheap.
+- No caching of fetch, validate, repair, reconcile, transactions, publish or rebuild: they read
+  or change state on disk, or are cheap.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 import transforms
 from contracts import layout
+from contracts.errors import HcpcsError
 from contracts.paths import DataDir
 from contracts.release import ReleaseFile
 from contracts.settings import FetchSettings, GateSettings
@@ -34,6 +35,11 @@ from sources.registry import resolve_source
 from transforms.fixed_width import ParseResult
 from transforms.reconcile import reconcile
 from transforms.repairs import apply_repairs, read_repairs
+from transforms.transaction_report import (
+    TransactionReport,
+    empty_frame,
+    parse_transaction_report_file,
+)
 from warehouse import publish as published
 from warehouse.doctor import Healing, heal
 from warehouse.history import RebuildSummary, rebuild
@@ -110,16 +116,37 @@ def reconcile_release(file: ReleaseFile, codes: pl.DataFrame) -> pl.DataFrame | 
     return reconcile(codes, transforms.parse_member(member.name, member.data).codes)
 
 
+@task(name="transactions", task_run_name="transactions {file.release_id}",
+      cache_policy=NO_CACHE)
+def read_transactions(file: ReleaseFile) -> TransactionReport:
+    """CMS's transaction report of the release (its ZIP's, or the one the raw store keeps beside a
+    bare data file), parsed. A report that cannot be read is returned with its error, never
+    raised: the data file is the source of record, and the release publishes without it."""
+    path = Path(file.path or "")
+    name = None
+    try:
+        member = RawStore(path.parent.parent).transaction_report(file)
+        if member is None:
+            return TransactionReport(None, empty_frame())
+        name = member.name
+        return TransactionReport(name, parse_transaction_report_file(name, member.data))
+    except HcpcsError as exc:  # names the file, the line or row, the value
+        return TransactionReport(name, empty_frame(), str(exc))
+    except Exception as exc:  # a reader's own failure on bytes it did not expect
+        where = name or str(path)
+        return TransactionReport(name, empty_frame(), f"{where}: {type(exc).__name__}: {exc}")
+
+
 @task(name="publish", task_run_name="publish {file.release_id}", cache_policy=NO_CACHE)
 def publish_release(file: ReleaseFile, parsed: ParseResult, codes: pl.DataFrame,
                     validation: GateResult, repairs: pl.DataFrame,
-                    reconciliation: pl.DataFrame | None, content_sha256: str,
-                    data_dir: Path) -> published.PublishResult:
+                    reconciliation: pl.DataFrame | None, transactions: TransactionReport | None,
+                    content_sha256: str, data_dir: Path) -> published.PublishResult:
     """Write the release's Parquet files and manifest aside, then rename them into place."""
     return published.publish_release(Path(data_dir), file=file, codes=codes,
                                      rejects=parsed.rejects, validation=validation,
                                      repairs=repairs, reconciliation=reconciliation,
-                                     content_sha256=content_sha256)
+                                     content_sha256=content_sha256, transactions=transactions)
 
 
 @task(name="heal", cache_policy=NO_CACHE)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from contracts.errors import TerminalError
-from contracts.release import is_companion
+from contracts.release import REPORT_FORMATS, is_companion, is_transaction_report
 from contracts.settings import FetchSettings
 
 MAX_MEMBER_BYTES = FetchSettings().max_member_bytes  # real files are 0.7-5.4 MB
@@ -31,6 +31,7 @@ _FORMAT = r"\.(?:txt|xlsx|xls)$"
 _DATA_NAME = re.compile(rf"(?i)^(?:HCPC\d{{2,4}}_.*(?:ANWEB|A-N)|ANWEB).*{_FORMAT}")
 _VERSION = re.compile(rf"(?i)_v(\d+)(?={_FORMAT})")
 _STAMP = re.compile(rf"(?i)_(\d{{2}})(\d{{2}})(\d{{4}})(?={_FORMAT})")  # _MMDDYYYY
+_BY_CODE = re.compile(r"(?i)by[ _-]?hcpc")  # Changes_by_HCPCSCode, ChangesbyHCPC
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and password-protected .xlsx)
 _OLE2_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")  # the stream of an encrypted workbook
 _WORKBOOK_PARTS = {"[Content_Types].xml", "xl/workbook.xml"}
@@ -107,6 +108,29 @@ def select_cross_check(names: list[str], where: str = "archive") -> str | None:
         return None
     workbooks = _of_best_format(names, WORKBOOK_FORMATS)
     return _latest(workbooks, where) if workbooks else None
+
+
+def report_format(name: str) -> str | None:
+    """``.xlsx``, ``.xls``, ``.txt`` or ``.prn`` when ``name`` is a transaction report, else
+    None."""
+    base = _base(name)
+    suffix = PurePosixPath(base.lower()).suffix
+    return suffix if suffix in REPORT_FORMATS and is_transaction_report(base) else None
+
+
+def _report_rank(name: str) -> tuple:
+    """Higher is preferred: the format (``REPORT_FORMATS``), then the listing by code (each code
+    once: the listing by action code has the same rows in another order), then the latest
+    revision; the name breaks a tie, so the choice never depends on the listing order."""
+    fmt = report_format(name) or ""
+    return (-REPORT_FORMATS.index(fmt), bool(_BY_CODE.search(_base(name))), member_rank(name))
+
+
+def select_report(names: list[str]) -> str | None:
+    """The one transaction report to read among ``names`` (a ZIP's members, a folder's files),
+    else None. CMS ships it two or three times (by action code, by HCPCS code, as a workbook)."""
+    reports = sorted(n for n in names if report_format(n))
+    return max(reports, key=_report_rank) if reports else None
 
 
 def _workbook_name(name: str, data: bytes, max_bytes: int, where: str) -> str:
@@ -222,6 +246,18 @@ def read_release_file(
     if kind in WORKBOOK_FORMATS:
         return DataMember(_workbook_name(name, data, max_bytes, where), data)
     return DataMember(str(PurePosixPath(name).with_suffix(".txt")), data)
+
+
+def read_report_member(path: Path, max_bytes: int = MAX_MEMBER_BYTES) -> DataMember | None:
+    """The transaction report inside a release ZIP (``select_report``), with the caps and checks
+    of any member; None for a ZIP without one and for a bare data file (the raw store keeps a
+    loose file's report beside it: ``RawStore.transaction_report``)."""
+    if file_format(path) != ".zip":
+        return None
+    where = str(path)
+    with _open_zip(path, where) as zf:
+        report = select_report(_members(zf))
+        return _read_member(zf, report, max_bytes, where) if report else None
 
 
 def read_cross_check(path: Path, max_bytes: int = MAX_MEMBER_BYTES) -> DataMember | None:

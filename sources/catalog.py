@@ -19,12 +19,19 @@ from contracts.errors import TerminalError
 from contracts.release import (
     ReleaseFile,
     ReleaseIdError,
+    names_other_release,
     quarter_of,
     release_from_folder,
     release_from_name,
     sort_files,
 )
-from sources.archive import DATA_FORMATS, ArchiveError, data_format, select_data_member
+from sources.archive import (
+    DATA_FORMATS,
+    ArchiveError,
+    data_format,
+    select_data_member,
+    select_report,
+)
 
 SHIPPED_CATALOG = Path(__file__).with_name("cms_catalog.csv")
 USER_CATALOG_ENV = "HCPCS_CATALOG"  # path of a CSV (release,url) that extends the shipped one
@@ -139,6 +146,19 @@ def release_of_file(path: Path) -> str | None:
     return release_from_name(member) or next(
         (q for q in map(release_from_folder, path.parent.parts[::-1]) if q), None
     )
+
+
+def sibling_report(path: Path, release: str) -> Path | None:
+    """The transaction report CMS ships beside a bare data file (the 2016 TXT, a 2020
+    ``anweb.xlsx``) in the same folder, chosen as in a ZIP (``select_report``) among the files
+    whose name does not say they belong to another release; None when there is none."""
+    try:
+        names = [f.name for f in path.parent.iterdir()
+                 if f.is_file() and not names_other_release(f.name, release)]
+    except OSError:  # an unreadable folder: the data file was read, its report is not needed
+        return None
+    chosen = select_report(names)
+    return path.parent / chosen if chosen else None
 
 
 def folder_catalog(path: Path) -> list[ReleaseFile]:

@@ -4,7 +4,9 @@ The bytes are streamed to a temporary file inside the store, hashed on the way, 
 then checked: a ZIP holding exactly one HCPCS data member (``sources.archive``), or a bare data
 file a user handed over (the ``.txt``, or an ANWEB ``.xlsx`` / ``.xls`` workbook). Only then are
 they moved in (``RawStore.add``). Anything else ends in ``FetchError`` naming the URL, the attempts
-made and the cause, with the store unchanged.
+made and the cause, with the store unchanged. A bare data file from a folder brings the transaction
+report beside it (``sources.catalog.sibling_report``), kept in the store with it
+(``RawStore.keep_report``): a ZIP carries its own.
 
 Time: fetching one URL has one wall-clock deadline, ``max_total_seconds`` from the start, for
 every attempt and wait. It is enforced twice: every timeout httpx gets (connect, each read) is
@@ -61,7 +63,7 @@ from sources.archive import (
     file_format,
     read_release_file,
 )
-from sources.catalog import CatalogError, local_path, release_of_file
+from sources.catalog import CatalogError, local_path, release_of_file, sibling_report
 from sources.rawstore import RawStore
 
 USER_AGENT = "hcpcs-pipeline/0.1 (+https://github.com/; quarterly HCPCS Level II refresh)"
@@ -489,6 +491,8 @@ def fetch(
             status: FileStatus = "reissue" if reissue else "new"
         else:
             stored, status = existing, "unchanged"
+        if path is not None and suffix != ".zip" and (report := sibling_report(path, quarter)):
+            store.keep_report(stored, report, settings.max_member_bytes)
         if reply is not None:
             store.remember(source, sha256=sha, etag=reply.etag, last_modified=reply.last_modified)
         return _result(stored, store, source, status, attempts)

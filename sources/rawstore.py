@@ -5,13 +5,19 @@ Layout under ``data/raw/``::
     <quarter>/<sha256>.zip    the bytes as fetched (``.txt`` / ``.xlsx`` / ``.xls`` for a bare data
                               file: the suffix keeps its format)
     <quarter>/<sha256>.json   provenance: source URL, data member name, first fetch time, size
+                              (and ``report``: the transaction report kept beside a loose file)
+    <quarter>/<sha256>.report.<xlsx|xls|txt|prn>
+                              CMS's transaction report a bare data file was handed over with
+                              (the file beside it in its folder); a ZIP keeps its own inside
     http.json                 per URL: ETag / Last-Modified / sha256 of the last 200, for 304s
     .tmp/                     downloads in progress (same filesystem, so the final move is atomic)
 
 The sidecar is written before the ZIP is moved in: a ZIP's presence is the commit point, so a
 crash leaves either nothing or a complete entry. Revision ids are not stored but derived on every
 ``list()`` from the sidecars (data member ``_vN``/``_MMDDYYYY`` rank, then first fetch time), so
-the same files always give the same ids whatever order they arrived in. Files are written
+the same files always give the same ids whatever order they arrived in. A kept report is a
+companion: it is no part of the release's identity (the data file's sha256), its sidecar entry
+names it with its own sha256, and it is re-hashed before it is read. Files are written
 readable like any other file of the user (``0o666 & ~umask``), as the database is.
 
 Damage is never followed, and never stops the whole store: ``list()`` leaves out what it cannot
@@ -41,14 +47,30 @@ from typing import BinaryIO
 
 from contracts.errors import TerminalError
 from contracts.files import atomic_write_bytes, readable_mode
-from contracts.release import ReleaseFile, quarter_of, release_sort_key, revision_id
-from sources.archive import DATA_FORMATS, member_rank
+from contracts.release import (
+    REPORT_FORMATS,
+    ReleaseFile,
+    quarter_of,
+    release_sort_key,
+    revision_id,
+)
+from sources.archive import (
+    DATA_FORMATS,
+    MAX_MEMBER_BYTES,
+    DataMember,
+    file_format,
+    member_rank,
+    read_report_member,
+)
 
 SUFFIXES = (".zip", *DATA_FORMATS)
 _SIDECAR_FIELDS = {
     "quarter": str, "sha256": str, "file": str, "size": int, "source_url": str,
     "member_name": str, "fetched_at": str,
 }  # fmt: skip
+#: The sidecar's optional ``report``: a kept report, or why the one handed over was not kept.
+_REPORT_FIELDS = {"name": str, "sha256": str, "file": str, "size": int}
+_REPORT_INFIX = ".report"  # <sha256>.report.xlsx: the report kept beside <sha256>.txt
 _REFETCH = "fetch the release again to restore the entry, or restore it from a backup"
 _UNLINK = "remove the link, then fetch the release again"
 
@@ -92,6 +114,11 @@ def _link(path: Path, what: str) -> str:
     return f"{path}: a symbolic link in place of a {what}; not read ({_UNLINK})"
 
 
+def _report_file(item: Path) -> bool:
+    """Whether a raw-store file is a kept transaction report (``<sha256>.report.<format>``)."""
+    return item.stem.endswith(_REPORT_INFIX) and item.suffix in REPORT_FORMATS
+
+
 def _in_use(path: Path) -> bool:
     """Whether a running fetch holds ``path`` (its ``flock``, taken by ``RawStore.incoming``)."""
     try:
@@ -105,6 +132,28 @@ def _in_use(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    """A file handed over beside a release, refused past ``max_bytes`` or when unreadable."""
+    try:
+        if (size := path.stat().st_size) > max_bytes:
+            raise RawStoreError(
+                f"{path}: not kept: {size:,} bytes, over the {max_bytes:,}-byte cap")
+        return path.read_bytes()
+    except OSError as exc:
+        raise RawStoreError(f"{path}: not kept: cannot be read ({exc.strerror})") from None
+
+
+def _report_entry_ok(entry: object, sha: str) -> bool:
+    """A sidecar's ``report``: a kept file named ``<sha>.report<format>``, or (``name``,
+    ``error``) when the one handed over could not be kept."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return False
+    if "error" in entry:
+        return isinstance(entry["error"], str)
+    typed = all(isinstance(entry.get(k), kind) for k, kind in _REPORT_FIELDS.items())
+    return typed and entry["file"] in [sha + _REPORT_INFIX + f for f in REPORT_FORMATS]
 
 
 class RawStore:
@@ -173,6 +222,64 @@ class RawStore:
             actual = _digest(fh)
         if actual != file.sha256:
             raise RawStoreError(_mismatch(path, file.sha256, actual))
+
+    def keep_report(
+        self, file: ReleaseFile, report: Path, max_bytes: int = MAX_MEMBER_BYTES
+    ) -> None:
+        """Keep ``report``, the transaction report a bare data file was handed over with, beside
+        the stored ``file`` and name it in its sidecar; a no-op when an intact one is kept (the
+        first one kept stays). The release's identity does not change. A report that cannot be
+        read is not kept: the sidecar says why (``transaction_report`` raises it), so the release
+        still publishes, and fetching again tries again."""
+        path = Path(file.path or "")
+        sidecar_path = path.with_suffix(".json")
+        meta = self._sidecar(sidecar_path)
+        old = meta.get("report", {})
+        if old.get("file") and self._intact(path.parent / old["file"], old["sha256"]):
+            return
+        name = f"{meta['sha256']}{_REPORT_INFIX}{report.suffix.lower()}"
+        try:
+            data = _read_capped(report, max_bytes)
+        except RawStoreError as exc:
+            meta["report"] = {"name": report.name, "error": str(exc)}
+        else:
+            atomic_write_bytes(path.parent / name, data)
+            meta["report"] = {"name": report.name, "sha256": hashlib.sha256(data).hexdigest(),
+                              "file": name, "size": len(data)}
+        if old.get("file") and old["file"] != name:  # a damaged copy of another format
+            (path.parent / old["file"]).unlink(missing_ok=True)
+        atomic_write_bytes(sidecar_path, _json_bytes(meta))
+
+    @staticmethod
+    def _intact(path: Path, sha256: str) -> bool:
+        return path.is_file() and not path.is_symlink() and sha256_file(path) == sha256
+
+    def transaction_report(
+        self, file: ReleaseFile, max_bytes: int = MAX_MEMBER_BYTES
+    ) -> DataMember | None:
+        """CMS's transaction report of a stored release: the member of its ZIP
+        (``sources.archive.select_report``), else the report kept beside a bare data file
+        (re-hashed); None when it has none. ``RawStoreError`` (or ``ArchiveError``) names a report
+        that is damaged, missing, or was not kept."""
+        path = Path(file.path or "")
+        if file_format(path) == ".zip":
+            return read_report_member(path, max_bytes)
+        entry = self._sidecar(path.with_suffix(".json")).get("report")
+        if entry is None:
+            return None
+        if "error" in entry:
+            raise RawStoreError(entry["error"])
+        kept = path.parent / entry["file"]
+        if kept.is_symlink():
+            raise RawStoreError(_link(kept, "transaction report"))
+        try:
+            data = kept.read_bytes()
+        except OSError as exc:
+            raise RawStoreError(f"{kept}: transaction report {entry['name']} cannot be read "
+                                f"({exc.strerror}); {_REFETCH}") from None
+        if (actual := hashlib.sha256(data).hexdigest()) != entry["sha256"]:
+            raise RawStoreError(_mismatch(kept, entry["sha256"], actual))
+        return DataMember(entry["name"], data)
 
     def add(
         self,
@@ -256,6 +363,8 @@ class RawStore:
                 f"{path}: sidecar describes {meta['file']!r} of {meta['quarter']}, not a file "
                 f"beside it; {_REFETCH}"
             )
+        if "report" in meta and not _report_entry_ok(meta["report"], sha):
+            raise RawStoreError(f"{path}: sidecar's report entry is malformed; {_REFETCH}")
         return meta
 
     def _scan(self) -> tuple[list[dict], list[str]]:
@@ -282,9 +391,18 @@ class RawStore:
                         f"{sidecar}: sidecar without its file {path.name} (an interrupted fetch); "
                         f"not listed ({_REFETCH})"
                     )
+                report = folder / meta.get("report", {}).get("file", "")
+                if report != folder and not report.exists() and not report.is_symlink():
+                    problems.append(f"{report}: the transaction report the sidecar names is "
+                                    f"missing; not read ({_REFETCH})")
+            kept = {e.get("report", {}).get("file") for e in entries}
             for item in sorted(folder.iterdir()):
                 if item.is_symlink() and item.suffix != ".json":
                     problems.append(_link(item, "stored file"))
+                elif _report_file(item):
+                    if item.name not in kept:
+                        problems.append(f"{item}: transaction report no sidecar names; not read "
+                                        f"({_REFETCH})")
                 elif item.suffix in SUFFIXES and not item.with_suffix(".json").exists():
                     problems.append(f"{item}: stored file without its sidecar; not listed "
                                     f"({_REFETCH})")
@@ -322,9 +440,14 @@ class RawStore:
         their name (everything is re-hashed), an unreadable ``http.json``, stale downloads."""
         entries, problems = self._scan()
         for meta in entries:
-            actual = sha256_file(meta["path"])
-            if actual != meta["sha256"]:
-                problems.append(_mismatch(meta["path"], meta["sha256"], actual))
+            stored = [(meta["path"], meta["sha256"])]
+            if (report := meta.get("report", {})).get("file"):
+                stored.append((meta["path"].parent / report["file"], report["sha256"]))
+            for path, expected in stored:
+                if path.is_file() and not path.is_symlink():
+                    actual = sha256_file(path)
+                    if actual != expected:
+                        problems.append(_mismatch(path, expected, actual))
         try:
             self._known()
         except RawStoreError as exc:

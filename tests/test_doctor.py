@@ -293,7 +293,7 @@ def test_published_files_are_as_readable_as_the_umask_says(tmp_path: Path, umask
         folder = paths.release(release_id)
         assert folder.stat().st_mode & 0o777 == dir_mode, folder
         published += list(folder.iterdir())
-    assert len(published) == 4 + 2 * 7
+    assert len(published) == 4 + 2 * 8
     assert made.stat().st_mode & 0o777 == dir_mode
     assert {p.name: p.stat().st_mode & 0o777 for p in published} == {
         p.name: file_mode for p in published}

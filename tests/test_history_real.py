@@ -72,9 +72,12 @@ def test_silent_removals_are_flagged_and_silent_is_never_null(backfill) -> None:
         ("2017-Q1", "G0298"), ("2017-Q1", "G9668"), ("2019-Q1", "DA")]
     assert query(data_dir, "SELECT count(*) FROM code_changes WHERE silent IS NULL") == [(0,)]
     # DA, removed in error in 2019, came back in April 2020 without a word, with its meaning
-    assert query(data_dir, "SELECT release_id, change_type, action_code, silent FROM "
-                           "code_changes WHERE code = 'DA' ORDER BY ALL") == [
-        ("2019-Q1", "dropped", None, True), ("2020-Q2", "reactivated", "N", True)]
+    assert query(data_dir, "SELECT release_id, change_type, field, old_value IS NULL, "
+                           "new_value, action_code, silent FROM code_changes WHERE code = 'DA' "
+                           "ORDER BY ALL") == [
+        ("2019-Q1", "dropped", None, False, None, None, True),
+        ("2020-Q2", "reactivated", None, False, "Oral health assessment by a licensed health "
+         "professional other than a dentist", "N", True)]
     assert query(data_dir, "SELECT episode, version, valid_from_date, valid_to_date, "
                            "valid_from_basis FROM code_history WHERE code = 'DA'") == [
         (1, 1, D(2011, 1, 1), D(2018, 12, 31), "added_date"),

@@ -1,4 +1,5 @@
-"""CMS transaction reports (2016 .txt, 2017 and 2019 .prn) -> (code, action)."""
+"""CMS transaction reports (2016 .txt, 2017 and 2019 .prn) -> (code, action); the workbooks and
+the pipeline are in ``test_transaction_reports``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from transforms.transaction_report import parse_transaction_report
+from transforms.transaction_report import (
+    TransactionReportError,
+    parse_transaction_report,
+    parse_transaction_report_file,
+)
 
 
 def _counts(frame) -> dict[str, int]:
@@ -34,12 +39,17 @@ def test_three_real_report_formats(cms_dir: Path) -> None:
     assert r2019["code"].n_unique() == r2019.height == 6800
 
 
-def test_unknown_change_text_names_the_line() -> None:
+def test_unknown_change_text_names_the_file_and_line() -> None:
     data = b"HCPCS/Modifier Code\tType of Change\r\nA0001\tAdd\r\nA0002\tRenamed by magic\r\n"
-    with pytest.raises(ValueError, match="line 3: unknown type of change 'Renamed by magic'"):
-        parse_transaction_report(data)
+    with pytest.raises(TransactionReportError) as err:
+        parse_transaction_report_file("HCPC2016_TransReport_Changes_by_Action_Code.txt", data)
+    assert str(err.value) == (
+        "HCPC2016_TransReport_Changes_by_Action_Code.txt, line 3: unknown type of change "
+        "'Renamed by magic' (add CMS's wording to contracts.domains.ACTION_CODE.phrases)")
 
 
 def test_too_short_a_cut_is_refused() -> None:
-    with pytest.raises(ValueError, match="line 2: unknown type of change 'Co'"):
-        parse_transaction_report(b"HCPCS/Modifier Code Type of Change\r\nA0001   Co\r\n")
+    with pytest.raises(TransactionReportError, match=r"^r\.prn, line 2: unknown type of change "
+                                                     r"'Co' "):
+        parse_transaction_report_file(
+            "r.prn", b"HCPCS/Modifier Code Type of Change\r\nA0001   Co\r\n")

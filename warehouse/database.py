@@ -383,8 +383,9 @@ CHANGE_COLUMNS: dict[str, str] = {
     "kind": "procedure or modifier.",
     "change_type": "What changed (the observed change): see the change_types table.",
     "field": "The field that changed: set on <field>_changed rows and on discontinued / "
-    "reactivated (termination_date); null on added, dropped, reused and redefined, which are "
-    "about the whole code (their old/new value is the long description).",
+    "reactivated rows that moved the termination date (termination_date); null on rows about "
+    "the whole code (added, dropped, reused, redefined, back in the file), whose old/new value "
+    "is the long description.",
     "old_value": "Value before, as text (lists as [a, b], dates as YYYY-MM-DD); the typed "
     "value is in the old_<type> column of the field's type.",
     "new_value": "Value after, as text; typed in new_<type>.",

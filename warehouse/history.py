@@ -201,17 +201,19 @@ def _changes_sql(con: duckdb.DuckDBPyConnection) -> None:
             WHERE coalesce(event, '') NOT IN ('added', 'reused', 'redefined')
               AND {_cmp(f, "p_")} IS DISTINCT FROM {_cmp(f, "c_")} {guard}"""
         )
-    # Events about the termination date carry it; events about the whole code, its meaning.
-    term = "('discontinued', 'reactivated')"
+    # Events that moved the termination date carry it; the others (added, reused, redefined, back
+    # in the file) are about the whole code and carry its meaning.
+    about_term = ("event IN ('discontinued', 'reactivated') "
+                  "AND p_termination_date IS DISTINCT FROM c_termination_date")
     events = [
         f"""SELECT seq, code, kind, event, 'termination_date',
                    {_values("date", "p_termination_date", "c_termination_date")},
                    action_code, NULL::BOOLEAN
-            FROM pairs WHERE event IN {term}""",
+            FROM pairs WHERE {about_term}""",
         f"""SELECT seq, code, kind, event, NULL,
                    {_values("text", "p_long_description", "c_long_description")},
                    action_code, NULL::BOOLEAN
-            FROM pairs WHERE event NOT IN {term}""",
+            FROM pairs WHERE event IS NOT NULL AND NOT ({about_term})""",
         # A code seen for the first time already terminated was added and discontinued between.
         f"""SELECT seq, code, kind, 'discontinued', 'termination_date',
                    {_values("date", "NULL", "c_termination_date")}, action_code, NULL::BOOLEAN

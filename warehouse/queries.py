@@ -76,6 +76,7 @@ def code_timeline(con: duckdb.DuckDBPyConnection, code: str) -> pl.DataFrame:
     """A code's life: each version (episode, releases, CMS dates) and the changes that ended it."""
     return con.execute(
         f"""SELECT h.episode, h.version, h.valid_from_release, h.valid_to_release,
+                  h.valid_from_date, h.valid_to_date, h.valid_from_basis,
                   h.end_reason, h.added_date, h.action_effective_date, h.termination_date,
                   h.action_code, x.change_type, x.field, x.old_value, x.new_value,
                   x.action_code_meaning, x.action_agrees, x.silent, h.long_description
