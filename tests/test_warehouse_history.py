@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from pathlib import Path
@@ -437,3 +438,21 @@ def test_a_new_meaning_needs_a_later_add_date_or_a_new_text(tmp_path: Path) -> N
             (Q3, "C0004", "reused"), (Q3, "C0005", "reactivated")]
         assert con.sql("SELECT code, count(*) FROM code_episodes GROUP BY 1 ORDER BY 1"
                        ).fetchall() == [("C0003", 1), ("C0004", 2), ("C0005", 1)]
+
+
+def test_releases_published_with_padded_lists_read_as_written(tmp_path: Path) -> None:
+    """Schema 1 padded every repeating group with NULLs to the layout's maximum; a data
+    directory holding such a release next to newer ones shows no change that is not one."""
+    padded = codes_frame([{"code": "C0006", "pricing_indicators": ["00", None, None, None],
+                           "types_of_service": ["9", None, None, None, None]}])
+    publish(tmp_path, Q1, padded)
+    manifest = DataDir(tmp_path).release(Q1) / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**doc, "schema_version": 1}))
+    publish(tmp_path, Q2, codes_frame([{"code": "C0006"}]))
+    history.rebuild(tmp_path)
+    with duckdb.connect(str(tmp_path / history.DB_NAME), read_only=True) as con:
+        assert con.sql("SELECT release_id, pricing_indicators, types_of_service, "
+                       "cross_references FROM codes").fetchall() == [
+            (Q1, ["00"], ["9"], []), (Q2, ["00"], ["9"], [])]
+        assert con.sql("SELECT count(*) FROM code_changes").fetchone() == (0,)

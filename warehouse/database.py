@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from contracts.domains import DOMAINS
-from contracts.layout import CODES_SCHEMA, column_descriptions, domain_columns
+from contracts.layout import CODES_SCHEMA, FIELDS, column_descriptions, domain_columns
 from contracts.paths import DataDir
 from contracts.release import Manifest
 from warehouse.announcements import CLASSES
@@ -189,6 +189,17 @@ def _create_from(
                     f"ORDER BY {order}")
 
 
+def _as_written(column: str, padded: list[str]) -> str:
+    """A repeating group of the releases published with schema 1 (padded with NULLs to the
+    layout's maximum) cut after its last value, as schema 2 publishes it."""
+    if not padded:
+        return column
+    cut = f"{column}[1:coalesce(list_max(list_filter(range(1, len({column}) + 1), " \
+          f"i -> {column}[i] IS NOT NULL)), 0)]"
+    return (f"CASE WHEN regexp_extract(filename, 'release=([^/]+)/', 1) IN "
+            f"({', '.join(literal(r) for r in padded)}) THEN {cut} ELSE {column} END AS {column}")
+
+
 def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Manifest]) -> None:
     """``releases``, ``codes`` (every code of every release) and ``validation_results``."""
     ordered = sorted(manifests, key=lambda m: release_key(m.release_id))
@@ -196,7 +207,9 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Ma
     # Files in release order, rows in file order (DuckDB preserves insertion order for a plain
     # scan), so the table's order is deterministic without sorting 30 wide columns.
     paths = [str(DataDir(data_dir).release(m.release_id) / "codes.parquet") for m in ordered]
-    columns = ", ".join(f'"{c}"' for c in CODES_SCHEMA)
+    padded = [m.release_id for m in ordered if m.schema_version < 2]
+    columns = ", ".join(_as_written(c, padded) if isinstance(t, pl.List) and c in FIELDS
+                        else f'"{c}"' for c, t in CODES_SCHEMA.items())
     try:
         con.execute(
             f"""CREATE TABLE codes AS

@@ -48,7 +48,9 @@ from transforms.transaction_report import TransactionReport
 from warehouse.doctor import read_published
 from warehouse.lock import publish_lock
 
-SCHEMA_VERSION = 1
+#: 2: repeating groups as CMS wrote them (no trailing NULL padding); 1: padded to the layout's
+#: maximum (read as 2 by ``database.load_base``).
+SCHEMA_VERSION = 2
 
 FINDINGS_SCHEMA: dict[str, pl.DataType] = {
     "rule": pl.String(), "severity": pl.String(), "code": pl.String(), "field": pl.String(),
