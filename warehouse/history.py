@@ -24,8 +24,12 @@ from warehouse.changes import EXPECTED_ACTIONS, VALUE_TYPES, value_type
 from warehouse.lock import publish_lock
 from warehouse.publish import published_releases
 from warehouse.replacements import create_replacements
-from warehouse.validity import VALID_FROM_BASIS as VALID_FROM
-from warehouse.validity import knowledge_sql, valid_from_date, versions_known_at
+from warehouse.validity import (
+    VALID_FROM_BASIS,
+    knowledge_sql,
+    valid_from_date,
+    versions_known_at,
+)
 
 _TRACKED = tuple(f.name for f in TRACKED_FIELDS)
 _WHITESPACE_INSENSITIVE = frozenset(f.name for f in TRACKED_FIELDS if f.compare == "whitespace")
@@ -78,7 +82,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
     )
     # Each row with its previous appearance (p_*; null when new) and the event it brings:
     # added, reused / redefined (a new episode), reactivated, discontinued; whether a version
-    # starts, and from which day CMS's dates say it is in force (valid time; see VALID_FROM).
+    # starts, and on what CMS's dates say it is in force from (valid time; VALID_FROM_BASIS).
     con.execute(
         f"""CREATE TEMP TABLE flagged AS
         WITH w AS (
@@ -102,7 +106,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
               prev_seq IS NULL OR prev_seq < seq - 1 OR p_content <> content_hash
                 AS version_start
             FROM w)
-        SELECT *, {VALID_FROM} AS valid_from_basis,
+        SELECT *, {VALID_FROM_BASIS} AS valid_from_basis,
           sum(version_start::INT) OVER acc AS version,
           sum((prev_seq IS NULL OR event IN ('reused', 'redefined'))::INT) OVER acc AS episode
         FROM e WINDOW acc AS (PARTITION BY code ORDER BY seq ROWS UNBOUNDED PRECEDING)"""
