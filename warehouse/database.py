@@ -262,12 +262,17 @@ def create_lookups(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"COMMENT ON COLUMN {table}.meaning IS 'What CMS says the code means.'")
 
 
+def domain_map(name: str) -> str:
+    """The name under which ``decoded_columns``' joins bring a domain in as a map."""
+    return f"m_{name}"
+
+
 def decoded_columns() -> tuple[list[str], list[str]]:
     """SELECT items adding ``<column>_meaning`` for every code column a domain decodes, and the
     CROSS JOINs that bring each domain in as one map (code -> meaning)."""
     items, joins = [], []
     for name in sorted(DOMAINS):
-        m = f"m_{name}"
+        m = domain_map(name)
         joins.append(f"CROSS JOIN (SELECT map(list(code), list(meaning)) AS {m} "
                      f"FROM {lookup_table(name)}) AS j_{name}")
         for col in domain_columns(name):

@@ -16,8 +16,8 @@ from warehouse.database import (
     codes_columns,
     comment_columns,
     decoded_columns,
+    domain_map,
     literal,
-    lookup_table,
 )
 from warehouse.validity import MACROS as VALIDITY_MACROS
 
@@ -30,17 +30,13 @@ class View:
     columns: dict[str, str] = field(default_factory=dict)
 
 
-def _meaning_of(domain: str) -> str:
-    return f"(SELECT map(list(code), list(meaning)) FROM {lookup_table(domain)})"
-
-
 def _decoded_value(side: str) -> str:
     """The meaning of a change's old or new value, for the fields a code domain decodes (a list:
     'code: meaning' per occurrence, '; ' between them)."""
     cases = []
     for name in sorted(DOMAINS):
         for col in domain_columns(name):
-            m = f"m_{name}"
+            m = domain_map(name)
             if FIELDS[col].occurs > 1:
                 value = (f"array_to_string(list_transform(x.{side}_list, v -> coalesce(v || ': ' "
                          f"|| coalesce({m}[v], 'unknown'), '(blank)')), '; ')")
@@ -56,6 +52,7 @@ _FLAG_COLUMNS = {
     "findings": "Its findings as 'rule field=value'.",
     "repairs": "Repairs applied to it: field, raw_value, repaired_value, evidence.",
 }
+
 
 def _flags() -> View:
     return View("code_flags", """
@@ -107,7 +104,7 @@ def _pages() -> View:
 
 
 def _changes_decoded() -> View:
-    action = _meaning_of("action_code")
+    action = domain_map("action_code")  # brought in by decoded_columns' joins
     joins = " ".join(decoded_columns()[1])
     return View("code_changes_decoded", f"""
         SELECT x.*, {action}[x.action_code] AS action_code_meaning,
