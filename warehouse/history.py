@@ -127,7 +127,7 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""CREATE TEMP TABLE versions AS
         WITH spans AS (
-            SELECT code, version, min(seq) AS from_seq, max(seq) AS to_seq, count(*) AS n
+            SELECT code, version, min(seq) AS from_seq, max(seq) AS to_seq
             FROM flagged GROUP BY code, version),
         starts AS (SELECT * FROM flagged WHERE version_start),
         ends AS (
@@ -140,12 +140,12 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
         SELECT e.code, e.episode, e.version,
                rf.release_id AS valid_from_release, rt.release_id AS valid_to_release,
                rn.release_id AS ended_in_release,
-               CASE WHEN e.to_seq = {_LAST_SEQ} THEN NULL
-                    WHEN e.next_seq = e.to_seq + 1 AND e.next_event IN {ends_with}
+               CASE WHEN e.next_seq = e.to_seq + 1 AND e.next_event IN {ends_with}
                       THEN e.next_event
                     WHEN e.next_seq = e.to_seq + 1 THEN 'changed'
                     ELSE 'dropped' END AS end_reason,
-               e.n AS release_count, e.to_seq = {_LAST_SEQ} AS is_current,
+               -- what depends on the release it is known at: versions_known_at, below
+               NULL::BIGINT AS release_count, NULL::BOOLEAN AS is_current,
                -- never before an earlier version's start (CMS's dates are not always ordered)
                greatest(e.valid_from, max(e.valid_from) OVER (
                    PARTITION BY e.code ORDER BY e.version
