@@ -34,9 +34,11 @@ _COMPANION = re.compile(
     rf"(?i)correction|noc|record[-_ ]?layout|index|table-of-drugs|{_TRANSACTION_REPORT}"
 )
 _REPORT = re.compile(rf"(?i){_TRANSACTION_REPORT}")
+#: CMS's workbook formats, the modern one first: it wins over a legacy .xls.
+WORKBOOK_FORMATS = (".xlsx", ".xls")
 #: Transaction report formats, preferred first: a workbook lists every code with CMS's whole
 #: change text (the 2019 .prn cuts it at its SHORT DESCRIPTION column; 2020 ships only the xlsx).
-REPORT_FORMATS = (".xlsx", ".xls", ".txt", ".prn")
+REPORT_FORMATS = (*WORKBOOK_FORMATS, ".txt", ".prn")
 _MONTH = "|".join(sorted(MONTH_QUARTER, key=len, reverse=True))
 # Patterns are tried in order on the last path segment, lower-cased.
 _SLUG_MONTH = re.compile(rf"^({_MONTH})-(\d{{4}})-alpha-numeric-hcpcs-files?\b")

@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from contracts.errors import TerminalError
-from contracts.release import REPORT_FORMATS, is_companion, is_transaction_report
+from contracts.release import (
+    REPORT_FORMATS,
+    WORKBOOK_FORMATS,
+    is_companion,
+    is_transaction_report,
+)
 from contracts.settings import FetchSettings
 
 MAX_MEMBER_BYTES = FetchSettings().max_member_bytes  # real files are 0.7-5.4 MB
 
-WORKBOOK_FORMATS = (".xlsx", ".xls")  # the modern workbook first: it wins over a legacy .xls
 #: Data file formats, the source of record first: a ZIP's TXT wins over its workbook.
 DATA_FORMATS = (".txt", *WORKBOOK_FORMATS)
 _FORMAT = r"\.(?:txt|xlsx|xls)$"

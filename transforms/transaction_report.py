@@ -28,7 +28,7 @@ import polars as pl
 
 from contracts.domains import ACTION_CODE
 from contracts.errors import TerminalError
-from contracts.release import REPORT_FORMATS
+from contracts.release import REPORT_FORMATS, WORKBOOK_FORMATS
 
 #: Wordings seen in real reports (lower case) -> the record's action code.
 PHRASES: dict[str, str] = {p: a for a, ps in ACTION_CODE.phrases.items() for p in ps}
@@ -37,7 +37,6 @@ MIN_PREFIX = 8  # a cut phrase must keep at least this much to be recognised
 SCHEMA: dict[str, pl.DataType] = {
     "code": pl.String(), "action": pl.String(), "change_text": pl.String(), "line": pl.Int64()
 }
-_WORKBOOKS = (".xlsx", ".xls")  # of REPORT_FORMATS; the others are text
 _CODE = re.compile(r"[A-Z0-9]{5}|[A-Z0-9]{2}")  # a procedure code or a modifier
 _CODE_HEADING = "HCPC"  # the code column's heading starts so: HCPCS/Modifier Code, HCPC/MOD, HCPC
 _CHANGE_HEADINGS = ("TYPE OF CHANGE", "ACTION CD")
@@ -186,6 +185,6 @@ def parse_transaction_report_file(name: str, data: bytes) -> pl.DataFrame:
         raise TransactionReportError(
             f"{name}: a {suffix or 'suffix-less'} file is no transaction report layout "
             f"({', '.join(REPORT_FORMATS)})")
-    if suffix in _WORKBOOKS:
+    if suffix in WORKBOOK_FORMATS:
         return parse_workbook_report(data, name)
     return parse_transaction_report(data, name)
