@@ -9,6 +9,7 @@ the pages load their CSS/JS from CDNs, so offline they render unstyled but compl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +49,9 @@ def _stored_suite(validation: Any) -> Any:
     return gx.ExpectationSuite(name=validation.suite_name, expectations=expectations)
 
 
-def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
-    """Render a gate run (``run_gate``'s result) as GX Data Docs; returns the site's index.html.
+def build_data_docs(results: Sequence[GateResult], reports_dir: Path) -> Path:
+    """Render gate runs (``run_gate``'s results) as GX Data Docs in one pass; returns the site's
+    index.html.
 
     ``reports_dir`` is normally ``<data_dir>/reports``. Re-running for the same release adds a
     new run beside the earlier ones (GX keys results by suite, run name and run time).
@@ -62,16 +64,20 @@ def build_data_docs(result: GateResult, reports_dir: Path) -> Path:
     reports_dir = Path(reports_dir).resolve()
     reports_dir.mkdir(parents=True, exist_ok=True)
     ctx = _context(reports_dir)
-    keys = []
-    for validation in result.gx_results:
+    keys, suites = [], {}
+    for result in results:
+        for validation in result.gx_results:
+            suites[validation.suite_name] = validation  # every run of a suite ran the same one
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(
+                    name=validation.suite_name),
+                run_id=validation.meta["run_id"],
+                batch_identifier=result.release_id or "release",
+            )
+            ctx.validation_results_store.set(key, validation)
+            keys.append(key)
+    for validation in suites.values():
         ctx.suites.add_or_update(_stored_suite(validation))
-        key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=validation.suite_name),
-            run_id=validation.meta["run_id"],
-            batch_identifier=result.release_id or "release",
-        )
-        ctx.validation_results_store.set(key, validation)
-        keys.append(key)
-    # render this run's pages (and the index), not every page of every earlier run again
+    # render these runs' pages (and the index), not every page of every earlier run again
     ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=keys)
     return reports_dir / "data_docs" / "index.html"

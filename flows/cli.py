@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from numbers import Number
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +23,6 @@ from sources.registry import sources_help
 
 if TYPE_CHECKING:
     import duckdb
-    import polars as pl
 
     from flows.summary import RunSummary
     from transforms.fixed_width import ParseResult
@@ -183,8 +186,11 @@ def _writable(data_dir: Path) -> None:
 def _run_flow(
     flow_name: str, data_dir: Path, verbose: bool, quiet: bool, **params: Any
 ) -> RunSummary:
+    """Run a flow: tracked by the Prefect API when one is configured, else locally (the same
+    body, each step a plain call: no server to start, nothing to record the run but its report).
+    """
     _offline_prefect(verbose)
-    from flows.server import ServerError, ensure_api
+    from flows.server import configured_api
     from flows.summary import EXIT_FAILED, RunSummary
 
     try:
@@ -192,27 +198,42 @@ def _run_flow(
     except ValueError as exc:
         raise fail(str(exc)) from None
     _writable(data_dir)
-    show = not quiet and sys.stderr.isatty()
-    if not quiet:
-        typer.echo(f"{flow_name}: starting Prefect (its local server takes 10-20 s to start)...",
-                   err=True)
-    try:
-        ensure_api(Path(os.environ["PREFECT_HOME"]))
-    except ServerError as exc:
-        raise fail(str(exc), EXIT_FAILED) from None
-    from flows.progress import Reporter, RichReporter, reporting
-    from flows.refresh import backfill, refresh
+    api = configured_api(Path(os.environ["PREFECT_HOME"]))
+    if verbose:
+        _log_to_stderr()
+    if api and not quiet:
+        from contracts.urls import redact_url
 
-    flow = {"refresh": refresh, "backfill": backfill}[flow_name]
+        typer.echo(f"{flow_name}: a Prefect flow run, tracked at {redact_url(api)}", err=True)
+    from flows.progress import Reporter, RichReporter, reporting
+
+    show = not quiet and sys.stderr.isatty()
     try:
         with reporting(RichReporter() if show else Reporter()):
-            result = flow(data_dir=str(data_dir), settings=settings, **params)
-    except Exception as exc:  # Prefect itself failed (its server, its database): not a release
+            if not api:
+                from flows.pipeline import run_local
+
+                return run_local(flow_name, data_dir, settings, **params)
+            from flows.refresh import backfill, refresh
+
+            flow = {"refresh": refresh, "backfill": backfill}[flow_name]
+            return RunSummary.from_dict(flow(data_dir=str(data_dir), settings=settings, **params))
+    except Exception as exc:  # the run itself failed (a lock held, Prefect's API): not a release
         if verbose:
             raise
         raise fail(f"the {flow_name} flow could not run: {type(exc).__name__}: {exc} "
                    "(--verbose shows the traceback)", EXIT_FAILED) from None
-    return RunSummary.from_dict(result)
+
+
+def _log_to_stderr() -> None:
+    """--verbose: the run's log lines on stderr (Prefect shows its own when tracked)."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("hcpcs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 @app.command()
@@ -279,15 +300,58 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(db), read_only=True)
 
 
-def _echo_frame(frame: pl.DataFrame, as_json: bool) -> None:
-    import polars as pl
+#: Text longer than CELL_WIDTH wraps within its column; longer than TEXT_CUT it is cut with "…"
+#: (--json and the database hold the whole value).
+CELL_WIDTH, TEXT_CUT = 42, 70
+#: The release_summary columns ``hcpcs status`` shows, and their headers.
+STATUS_COLUMNS = {
+    "release_id": "release", "code_count": "codes", "reject_count": "rejects", "added": "added",
+    "discontinued": "discontinued", "dropped": "dropped", "reactivated": "reactivated",
+    "reused": "reused", "redefined": "redefined", "field_changes": "changed",
+    "silent_changes": "silent", "finding_count": "findings", "repair_count": "repairs",
+    "difference_count": "txt/xlsx", "vanished_count": "vanished", "waivers": "waivers",
+    "superseded_by": "superseded by",
+}
+#: The code_changes_decoded columns ``hcpcs diff`` shows (--json gives every column).
+DIFF_COLUMNS = ("release_id", "code", "change_type", "field", "old_value", "new_value",
+                "action_code", "silent")
 
-    if as_json:
-        typer.echo(frame.write_json())
-        return
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=70, tbl_hide_dataframe_shape=True,
-                   tbl_hide_column_data_types=True, tbl_width_chars=200):
-        typer.echo(str(frame))
+
+def _cell_lines(value: Any) -> list[str]:
+    """A value as the lines of its table cell: null blank, booleans as SQL writes them."""
+    if value is None:
+        return [""]
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if len(text) > TEXT_CUT:
+        text = text[:TEXT_CUT - 1] + "…"
+    return textwrap.wrap(text, CELL_WIDTH) or [""]
+
+
+def _table_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                 headers: Mapping[str, str] | None = None) -> list[str]:
+    """``columns`` of ``rows`` as an aligned text table (numbers to the right, long text wrapped
+    in its column), under a header line and a rule: readable, and one grep away from a row."""
+    cells = [[_cell_lines(row[c]) for c in columns] for row in rows]
+    titles = [(headers or {}).get(c, c) for c in columns]
+    widths = [max([len(t), *(len(line) for row in cells for line in row[i])])
+              for i, t in enumerate(titles)]
+    numeric = [any(isinstance(row[c], Number) and not isinstance(row[c], bool) for row in rows)
+               for c in columns]
+
+    def line(parts: Sequence[str]) -> str:
+        return "  ".join(p.rjust(w) if n else p.ljust(w)
+                         for p, w, n in zip(parts, widths, numeric, strict=True)).rstrip()
+
+    out = [line(titles), line(["-" * w for w in widths])]
+    for row in cells:
+        out += [line([c[k] if k < len(c) else "" for c in row])
+                for k in range(max(len(c) for c in row))]
+    return out
+
+
+def _echo_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                headers: Mapping[str, str] | None = None) -> None:
+    typer.echo("\n".join(_table_lines(rows, columns, headers)))
 
 
 @app.command()
@@ -295,38 +359,27 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
     """Published releases (counts, changes, findings, repairs, TXT/xlsx differences, waivers)
     and what the last run did."""
     from flows.summary import RunReportError, last_run
-    from warehouse.queries import release_details, release_summary
+    from warehouse.queries import records, release_details, release_summary
 
     with _connect(data_dir) as con:
-        releases = release_summary(con)
-        details = release_details(con)
+        releases = records(release_summary(con))
+        details = {title: records(rel) for title, rel in release_details(con).items()}
     try:
         last, unreadable = last_run(data_dir), ""
     except RunReportError as exc:
         last, unreadable = None, str(exc)
     if as_json:
-        doc = {"releases": releases.to_dicts(),
-               "details": {k: v.to_dicts() for k, v in details.items()},
+        doc = {"releases": releases, "details": details,
                "last_run": last.to_dict() if last else None}
         if unreadable:
             doc["last_run_error"] = unreadable
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
-    import polars as pl
-
-    _echo_frame(releases.select(
-        pl.col("release_id").alias("release"), pl.col("code_count").alias("codes"),
-        pl.col("reject_count").alias("rejects"), "added", "discontinued", "dropped",
-        "reactivated", "reused", "redefined", pl.col("field_changes").alias("changed"),
-        pl.col("silent_changes").alias("silent"), pl.col("finding_count").alias("findings"),
-        pl.col("repair_count").alias("repairs"), pl.col("difference_count").alias("txt/xlsx"),
-        pl.col("vanished_count").alias("vanished"),
-        "waivers", pl.col("superseded_by").fill_null("").alias("superseded by"),
-    ), False)
-    for title, frame in details.items():
-        if frame.height:
+    _echo_table(releases, list(STATUS_COLUMNS), STATUS_COLUMNS)
+    for title, rows in details.items():
+        if rows:
             typer.echo(f"{title}:")
-            _echo_frame(frame, False)
+            _echo_table(rows, list(rows[0]))
     if last is None:
         typer.echo(f"last run: unreadable: {unreadable}" if unreadable else
                    "last run: none recorded")
@@ -348,40 +401,39 @@ def diff(
     as_json: bool = JSON,
 ) -> None:
     """Every change after RELEASE_A up to RELEASE_B: code, change type, field, old and new value."""
-    import polars as pl
+    from warehouse.queries import changes_between, records
 
-    from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS
-    from warehouse.queries import changes_between
+    if change_type:  # only a --type pays for the layout's Polars import, to check it
+        from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS
 
-    if change_type and change_type not in CHANGE_TYPE_DESCRIPTIONS:
-        raise fail(f"--type {change_type!r} is not a change type; those are: "
-                   f"{', '.join(CHANGE_TYPE_DESCRIPTIONS)}")
+        if change_type not in CHANGE_TYPE_DESCRIPTIONS:
+            raise fail(f"--type {change_type!r} is not a change type; those are: "
+                       f"{', '.join(CHANGE_TYPE_DESCRIPTIONS)}")
     with _connect(data_dir) as con:
         try:
-            changes = changes_between(con, release_a, release_b)
+            changes = records(changes_between(con, release_a, release_b, change_type, silent))
         except KeyError as exc:
             raise fail(exc.args[0]) from None
-    if change_type:
-        changes = changes.filter(pl.col("change_type") == change_type)
-    if silent:
-        changes = changes.filter(pl.col("silent"))
     if as_json:
-        _echo_frame(changes, True)
+        typer.echo(json.dumps(changes, default=str, ensure_ascii=False, separators=(",", ":")))
         return
-    shown = changes.select("release_id", "code", "change_type", "field", "old_value",
-                           "new_value", "action_code", "silent")
-    _echo_frame(shown, False)
-    counts = changes.group_by("change_type").len().sort("change_type").iter_rows()
-    typer.echo(f"{changes.height:,} change(s): " + ", ".join(f"{t} {n:,}" for t, n in counts))
+    _echo_table(changes, DIFF_COLUMNS)
+    counts = sorted(Counter(c["change_type"] for c in changes).items())
+    typer.echo(f"{len(changes):,} change(s): " + ", ".join(f"{t} {n:,}" for t, n in counts))
+
+
+#: The code_pages columns that are not one of the code's fields: the heading names the release,
+#: the findings and repairs follow the fields, and each ``<field>_meaning`` goes beside its field.
+PAGE_EXTRAS = ("release_id", "has_findings", "findings", "repairs")
 
 
 def _page_lines(page: dict[str, Any]) -> list[str]:
     """A code page as CMS's readers know it: each field, its value, and what the value means."""
-    from contracts.layout import CODES_SCHEMA
-
     lines = []
-    for col in CODES_SCHEMA:
-        value, meaning = page.get(col), page.get(f"{col}_meaning")
+    for col, value in page.items():
+        if col in PAGE_EXTRAS or col.endswith("_meaning"):
+            continue
+        meaning = page.get(f"{col}_meaning")
         if isinstance(value, list):
             for i, v in enumerate(value, 1):
                 if v is not None:
@@ -429,25 +481,24 @@ def code(
     as_json: bool = JSON,
 ) -> None:
     """A code's page (every field, with what each coded value means) and its full history."""
-    from warehouse.queries import code_page, code_timeline
+    from warehouse.queries import code_page, code_timeline, records
 
     wanted = code_.strip().upper()
     with _connect(data_dir) as con:  # by default its latest page, even if gone from the file
-        page = code_page(con, wanted, release)
-        timeline = code_timeline(con, wanted)
-    if page.is_empty():
+        pages = records(code_page(con, wanted, release))
+        timeline = records(code_timeline(con, wanted))
+    if not pages:
         raise fail(f"{wanted}: not in release {release}" if release else
                    f"{wanted}: not in any published release", 1)
-    doc = page.row(0, named=True)
+    doc = pages[0]
     if as_json:
-        typer.echo(json.dumps({"page": doc, "history": timeline.to_dicts()}, indent=2,
-                              default=str))
+        typer.echo(json.dumps({"page": doc, "history": timeline}, indent=2, default=str))
         return
     typer.echo(f"{wanted} in release {doc['release_id']}")
     for line in _page_lines(doc):
         typer.echo(f"  {line}")
     typer.echo("history (one line per version, then the changes that started it):")
-    for line in _history_lines(timeline.to_dicts()):
+    for line in _history_lines(timeline):
         typer.echo(f"  {line}")
 
 
@@ -480,7 +531,7 @@ def validate(
                       release_id=release_from_name(path.name) or path.name,
                       previous_release_id=release_from_name(previous.name) if previous else None)
     if reports is not None:
-        build_data_docs(result, reports)
+        build_data_docs([result], reports)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -588,13 +639,23 @@ def serve(
 ) -> None:
     """Serve the refresh flow as a Prefect deployment on a cron schedule (runs until stopped).
 
-    Without PREFECT_API_URL, Prefect starts a local server for this process; point
-    PREFECT_API_URL at a `prefect server start` to see runs and artifacts in its UI.
+    Each scheduled run is a tracked Prefect flow run, run in this same process (so only the first
+    pays for importing the libraries). Without PREFECT_API_URL, a local Prefect server is started
+    for this process and stopped with it; point PREFECT_API_URL at a `prefect server start` to
+    see runs and artifacts in its UI.
     """
     _offline_prefect(True)
+    _log_to_stderr()
+    from flows.server import ServerError, ensure_api
+    from flows.summary import EXIT_FAILED
+
+    try:
+        ensure_api(Path(os.environ["PREFECT_HOME"]))
+    except ServerError as exc:
+        raise fail(str(exc), EXIT_FAILED) from None
     from flows.deploy import refresh_deployment, serve_forever
 
-    serve_forever(refresh_deployment(name=name, cron=cron, source=source,
+    serve_forever(refresh_deployment(name=name, cron=cron, source=_usable_source(source),
                                      data_dir=data_dir.resolve()))
 
 

@@ -1,12 +1,15 @@
-"""Prefect's API for one command-line run, ended with the run, even when the run is killed -9.
+"""Which Prefect API the command line talks to, and the temporary one ``hcpcs serve`` starts.
 
-Without ``PREFECT_API_URL``, Prefect starts its own temporary server (a uvicorn subprocess) and
-stops it from an ``atexit`` hook, which a SIGKILL skips: every killed run left a server behind
-(a fault campaign found 10 of them, 1.6 GB). So the command line starts the same server itself,
-asking the kernel to kill it when its parent dies (Linux ``PR_SET_PDEATHSIG``), in its own session
-so a Ctrl-C in the terminal reaches the run first, and points Prefect at it. With
-``PREFECT_API_URL`` set, that server is used and nothing is started. ``hcpcs serve`` and the
-tests that import Prefect first keep Prefect's own behaviour.
+``configured_api`` says whether a run is tracked: ``PREFECT_API_URL`` from the environment or from
+the active Prefect profile, read without importing Prefect (which costs a second). Without one,
+``hcpcs run`` runs locally and starts nothing.
+
+``hcpcs serve`` needs an API for its deployment. Without one configured, Prefect would start its
+own temporary server (a uvicorn subprocess) and stop it from an ``atexit`` hook, which a SIGKILL
+skips: every killed process left a server behind (a fault campaign found 10 of them, 1.6 GB). So
+``ensure_api`` starts the same server itself, asking the kernel to kill it when its parent dies
+(Linux ``PR_SET_PDEATHSIG``), in its own session so a Ctrl-C in the terminal reaches the command
+first, and points Prefect at it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from contextlib import closing
 from pathlib import Path
@@ -55,9 +59,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_server(log: Path, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
-    """Start Prefect's API as Prefect itself would (no UI), tied to this process, its output
-    in ``log``; (process, URL)."""
+def start_server(home: Path, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Prefect's API as Prefect itself would (no UI), tied to this process, its database
+    and its log (``server.log``) in ``home``; (process, URL)."""
     spec = importlib.util.find_spec("prefect")
     if spec is None or spec.origin is None:
         raise ServerError("Prefect is not installed in this environment")
@@ -67,8 +71,9 @@ def start_server(log: Path, timeout: float) -> tuple[subprocess.Popen[bytes], st
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent),
                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "error", "--lifespan", "on"]
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-           "PREFECT__SERVER_FINAL": "1"}
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "0",
+           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    log = Path(home) / "server.log"
     env.pop("PREFECT_API_URL", None)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as sink:  # the child keeps its own descriptor
@@ -100,17 +105,32 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def configured_api(home: Path) -> str | None:
+    """``PREFECT_API_URL`` as Prefect would read it: the environment, else the active profile of
+    ``PREFECT_PROFILES_PATH`` (default ``<PREFECT_HOME>/profiles.toml``); None when unset."""
+    if url := os.environ.get("PREFECT_API_URL"):
+        return url
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or Path(home) / "profiles.toml")
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None  # no profile file (or one Prefect itself would reject): Prefect's defaults
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
 def ensure_api(home: Path, timeout: float = 180) -> str | None:
-    """Point Prefect at a server that dies with this process, started here unless
-    ``PREFECT_API_URL`` is set or Prefect is already imported (it read its settings then, so a
+    """Point Prefect at a server that dies with this process, started here unless an API is
+    configured (``configured_api``) or Prefect is already imported (it read its settings then, so a
     server started now would not be used); returns the URL started, or None.
 
     The server lives as long as the process, like Prefect's own: stopped at exit, killed by the
     kernel if the process is killed. Call before Prefect is imported.
     """
-    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
+    if configured_api(home) or "prefect" in sys.modules:
         return None
-    process, url = start_server(Path(home) / "server.log", timeout)
+    process, url = start_server(Path(home), timeout)
     os.environ["PREFECT_API_URL"] = url
     atexit.register(stop_server, process)
     return url

@@ -77,3 +77,25 @@ def backfill(cms_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     code, doc = hcpcs("backfill", "--source", str(cms_dir), "--data-dir", str(data_dir))
     assert code == EXIT_PUBLISHED, doc
     return data_dir, doc
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory):
+    """A Prefect server of the tests' own, with its own database: what an operator's
+    ``PREFECT_API_URL`` names. Stopped at the end of the session (and killed with it)."""
+    from flows.server import start_server, stop_server
+
+    process, url = start_server(tmp_path_factory.mktemp("prefect"), timeout=180)
+    yield url
+    stop_server(process)
+
+
+@pytest.fixture
+def tracked(prefect_api: str, monkeypatch: pytest.MonkeyPatch):
+    """``PREFECT_API_URL`` set, for the command line (a tracked run) and for Prefect's client in
+    this process (to read the runs back)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        yield prefect_api

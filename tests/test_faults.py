@@ -82,7 +82,6 @@ def kill_when(data_dir: Path, ready: Callable[[], bool], timeout: float = 240) -
         assert time.monotonic() < deadline, "kill point never reached"
         time.sleep(0.02)
     started = children(proc.pid)
-    assert started, "the run had started no server: nothing to check"
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
     end = time.monotonic() + 15
@@ -121,21 +120,44 @@ def test_kill_9_at_every_stage_leaves_no_orphan_and_no_corruption(tmp_path: Path
     assert set(Path("/tmp").glob("hcpcs-*")) == before_tmp
 
 
-def test_a_finished_run_leaves_no_process(tmp_path: Path) -> None:
+def test_a_local_run_starts_no_process(tmp_path: Path) -> None:
+    """Without PREFECT_API_URL a run is local: no Prefect server, no other process."""
     proc = hcpcs_process("run", "--data-dir", str(tmp_path / "data"), "--quiet")
     seen: set[int] = set()
     while proc.poll() is None:
         seen |= set(children(proc.pid))
         time.sleep(0.05)
     assert proc.returncode == EXIT_PUBLISHED, proc.communicate()
-    assert seen, "the run started no server: nothing was checked"
-    time.sleep(0.5)
-    assert [p for p in seen if alive(p)] == []
+    assert seen == set()
+
+
+def test_kill_9_of_serve_leaves_no_server(tmp_path: Path) -> None:
+    """`hcpcs serve` starts Prefect's server for itself; killed -9, the server goes with it."""
+    proc = hcpcs_process("serve", "--source", "demo", "--data-dir", str(tmp_path / "data"))
+    try:
+        line = ""
+        deadline = time.monotonic() + 240
+        while "serving deployment" not in line:  # the deployment is registered: server is up
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "serve never registered its deployment"
+            line = proc.stderr.readline()
+        started = children(proc.pid)
+        assert started, "serve started no server: nothing to check"
+    finally:
+        proc.kill()
+        proc.wait()
+    end = time.monotonic() + 15
+    while any(alive(p) for p in started) and time.monotonic() < end:
+        time.sleep(0.1)
+    left = [p for p in started if alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
 
 
 def test_no_network_is_one_line_and_quick(tmp_path: Path) -> None:
     """Three releases on a host that does not resolve: one failure line naming the cause, the
-    other two not tried, no traceback, well within 30 s (server start included)."""
+    other two not tried, no traceback, well within 30 s."""
     urls = tmp_path / "urls.txt"
     urls.write_text("".join(f"https://hcpcs.invalid/{q}-alpha-numeric-hcpcs-file.zip\n"
                             for q in ("2024", "january-2025", "april-2025")))
@@ -237,9 +259,9 @@ class _BasicAuthHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_credentials_in_a_source_url_are_used_and_never_kept(tmp_path: Path) -> None:
+def test_credentials_in_a_source_url_are_used_and_never_kept(tmp_path: Path, tracked) -> None:
     """The download authenticates; the password is nowhere: not in the data directory, the run's
-    output, nor Prefect's flow run parameters and task run names."""
+    output, nor (a tracked run) Prefect's flow run parameters and task run names."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 

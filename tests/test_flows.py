@@ -76,12 +76,42 @@ def test_demo_run_publishes_every_quarter(demo_run) -> None:
     assert doc["changes_by_type"]["reused"] == 1
 
 
-def test_demo_run_leaves_artifact_and_run_report(demo_run) -> None:
+def test_local_run_is_not_a_flow_run(demo_run) -> None:
+    """Without a Prefect API, the run is local: no flow run id; its record is the run report."""
+    data_dir, _, doc = demo_run
+    assert doc["flow_run_id"] == ""
+    assert last_run(data_dir).to_dict() == doc
+    docs = (data_dir / "reports" / "data_docs" / "index.html").read_text()
+    assert all(q.release in docs for q in DEMO_QUARTERS)  # GX Data Docs of every release
+
+
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The demo refresh as a tracked Prefect flow run (what PREFECT_API_URL or serve gives)."""
+    from flows.refresh import refresh
+
+    data_dir = tmp_path_factory.mktemp("tracked") / "data"
+    return data_dir, refresh(source="demo", data_dir=str(data_dir))
+
+
+def test_tracked_run_publishes_what_the_local_run_does(demo_run, tracked_run) -> None:
+    """The same body, run as a Prefect flow: the same database, each step a named task run, the
+    summary as an artifact."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    data_dir, _, doc = demo_run
+    local_dir, _, local = demo_run
+    data_dir, doc = tracked_run
+    assert doc["exit_code"] == local["exit_code"] == EXIT_PUBLISHED
+    assert [(r["release_id"], r["status"], r["codes"]) for r in doc["releases"]] == [
+        (r["release_id"], r["status"], r["codes"]) for r in local["releases"]]
+    for table in ("codes", "code_history", "code_changes", "findings"):
+        sql = f"SELECT * FROM {table} ORDER BY ALL"
+        assert query(data_dir, sql) == query(local_dir, sql), table
     assert last_run(data_dir).to_dict() == doc
+    assert task_states(doc["flow_run_id"], ("parse", "validate")) == {
+        f"{step} {q.release}": "Completed" for q in DEMO_QUARTERS
+        for step in ("parse", "validate")}
     this_run = ArtifactFilterFlowRunId(any_=[UUID(doc["flow_run_id"])])
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=this_run))
@@ -90,8 +120,6 @@ def test_demo_run_leaves_artifact_and_run_report(demo_run) -> None:
     assert table.startswith("# HCPCS refresh: 9 release(s) published\n")
     assert "| 2024-Q3r2 | published | 188 | 0 | 0 | - | - |" in table
     assert "| reused | 1 |" in table
-    docs = (data_dir / "reports" / "data_docs" / "index.html").read_text()
-    assert all(q.release in docs for q in DEMO_QUARTERS)  # GX Data Docs of every release
 
 
 def test_second_run_with_nothing_new_changes_nothing(demo_run) -> None:
@@ -183,22 +211,25 @@ def test_corrupt_releases_among_good_ones(tmp_path: Path) -> None:
         ("2024-Q1",), ("2024-Q2",)]
     assert query(data_dir, "SELECT release_id, code FROM code_flags WHERE has_findings") == [
         ("2024-Q2", "E0130")]
-    # the same run again: the failed release is tried again, its parse comes from the cache
+    # the same run again: the refused release is parsed and validated again, and refused again
     code, again = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
     assert code == EXIT_FAILED
-    assert task_states(again["flow_run_id"]) == {
-        "parse 2024-Q3": "Cached", "validate 2024-Q3": "Completed"}
+    assert {r["release_id"]: r["status"] for r in again["releases"]} == {
+        "2024-Q1": "unchanged", "2024-Q2": "unchanged", "2024-Q3": "failed",
+        "2024-Q4": "failed"}
+    assert {r["release_id"]: r for r in again["releases"]}["2024-Q3"]["errors"] == (
+        invalid["errors"])
 
 
-def task_states(flow_run_id: str) -> dict[str, str]:
-    """Task run name -> state name, for the parse and validate tasks of one flow run."""
+def task_states(flow_run_id: str, steps: tuple[str, ...]) -> dict[str, str]:
+    """Task run name -> state name, for the tasks of these steps in one flow run."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])))
-    return {r.name: r.state.name for r in runs if r.name.startswith(("parse", "validate"))}
+    return {r.name: r.state.name for r in runs if r.name.split()[0] in steps}
 
 
 # --- the real CMS releases, served over HTTP -------------------------------------------------

@@ -144,7 +144,7 @@ def test_summary_text_lists_rule_severity_count_and_samples(gates) -> None:
 
 def test_data_docs_written_offline(gates, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    index = build_data_docs(gates["2019-Q1"], reports)
+    index = build_data_docs([gates["2019-Q1"]], reports)
     assert index == reports / "data_docs" / "index.html" and index.exists()
     pages = sorted(p.relative_to(reports / "data_docs").parts[:3]
                    for p in (reports / "data_docs" / "validations").rglob("*.html"))

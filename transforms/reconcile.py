@@ -9,9 +9,11 @@ group on its own (``types_of_service[4]``). Each difference gets one class of
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import polars as pl
 
-from contracts.layout import DATA_FIELDS
+from contracts.layout import DATA_FIELDS, Field
 from transforms.fixed_width import occurrence_labels
 
 #: Difference class -> what it means (the docs' table is generated from this).
@@ -36,30 +38,32 @@ RECONCILIATION_SCHEMA: dict[str, pl.DataType] = {
 }
 _COMPARED = [f for f in DATA_FIELDS if f.name != "code"]  # the code is the key
 _LABELS = [label for f in _COMPARED for label in occurrence_labels(f)]
+_XLSX = "__xlsx"  # suffix of the xlsx's columns beside the TXT's
 
 
-def field_texts(codes: pl.DataFrame) -> pl.DataFrame:
-    """(code, field, value): every compared field occurrence of every code as the text the file
-    had (a date as ``YYYYMMDD``; a value that could not be typed as its raw text)."""
-    columns = {}
-    for f in _COMPARED:
-        for i, label in enumerate(occurrence_labels(f)):
-            value = pl.col(f.name).list.get(i, null_on_oob=True) if f.occurs > 1 else pl.col(f.name)
-            columns[label] = (
-                value.dt.strftime("%Y%m%d") if f.type == "date" else value.cast(pl.String)
-            )
-    values = codes.select("code", **columns).unpivot(
-        index="code", variable_name="field", value_name="value"
-    )
-    raw = (
-        codes.select("code", "unparsed_values")
-        .explode("unparsed_values")
-        .unnest("unparsed_values")
-        .rename({"value": "raw"})
-        .drop_nulls("field")
-    )
-    return values.join(raw, on=["code", "field"], how="left").select(
-        "code", "field", value=pl.coalesce("value", "raw")
+def _text(f: Field, i: int, label: str) -> pl.Expr:
+    """Occurrence ``i`` of ``f`` as the text the file had: a date as ``YYYYMMDD``; a date or
+    number that could not be typed as its raw text (from ``unparsed_values``)."""
+    value = pl.col(f.name).list.get(i, null_on_oob=True) if f.occurs > 1 else pl.col(f.name)
+    text = value.dt.strftime("%Y%m%d") if f.type == "date" else value.cast(pl.String)
+    if f.type in ("date", "int"):
+        entry = pl.element()
+        mine = entry.filter(entry.struct.field("field") == label)
+        raw = pl.col("unparsed_values").list.eval(mine).list.first().struct.field("value")
+        text = pl.coalesce(text, raw)
+    return text.alias(label)
+
+
+_TEXTS = {label: _text(f, i, label) for f in _COMPARED
+          for i, label in enumerate(occurrence_labels(f))}
+
+
+def field_texts(codes: pl.DataFrame, labels: Collection[str] | None = None) -> pl.DataFrame:
+    """(code, field, value): the compared field occurrences (those among ``labels``; default
+    all) of every code as the text the file had (``_text``)."""
+    wanted = [label for label in _LABELS if labels is None or label in labels]
+    return codes.select("code", *(_TEXTS[label] for label in wanted)).unpivot(
+        wanted, index="code", variable_name="field", value_name="value"
     )
 
 
@@ -85,13 +89,15 @@ def reconcile(record: pl.DataFrame, cross_check: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("truncated_in_xlsx"))
         .otherwise(pl.lit("value_differs"))
     )
-    values = (
-        field_texts(record)
-        .rename({"value": "txt_value"})
-        .join(field_texts(cross_check).rename({"value": "xlsx_value"}), on=["code", "field"])
-        .filter(pl.col("txt_value").ne_missing(pl.col("xlsx_value")))
-        .with_columns(difference=difference)
-    )
+    # side by side, one row per code, then each field's differing rows: a long (code, field)
+    # frame of every value of both files would be 70 times larger
+    both = record.select("code", *_TEXTS.values()).join(
+        cross_check.select("code", *_TEXTS.values()), on="code", suffix=_XLSX)
+    values = pl.concat([
+        both.filter(pl.col(label).ne_missing(pl.col(label + _XLSX))).select(
+            "code", field=pl.lit(label), txt_value=label, xlsx_value=label + _XLSX)
+        for label in _LABELS
+    ]).with_columns(difference=difference)
     codes = record.select("code", txt_value="code").join(
         cross_check.select("code", xlsx_value="code"), on="code", how="full", coalesce=True
     )

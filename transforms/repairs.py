@@ -73,7 +73,7 @@ def apply_repairs(codes: pl.DataFrame, release_id: str,
     the returned frame instead)."""
     quarter = pl.col("release").str.extract(r"^(\d{4}-Q[1-4])")
     entries = table.filter(quarter == quarter_of(release_id)).drop("release")
-    found = field_texts(codes).filter(pl.col("field").is_in(entries["field"].implode()))
+    found = field_texts(codes, set(entries["field"]))
     found = found.rename({"value": "found_value"})
     report = entries.join(found, on=["code", "field"], how="left").with_columns(
         applied=pl.col("found_value").eq_missing(pl.col("raw_value")))

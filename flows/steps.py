@@ -1,27 +1,24 @@
-"""Prefect tasks: each wraps one step of ``sources``, ``transforms``, ``expectations`` or
-``warehouse`` and adds only what orchestration owns (retries, caching, names).
+"""The pipeline's steps: each wraps one call into ``sources``, ``transforms``, ``expectations`` or
+``warehouse``, with the arguments the flows have at hand. Plain functions: the flows
+(``flows.pipeline``) call them directly in a local run, or as Prefect tasks of a tracked flow run
+(``flows.refresh``), named after ``STEPS``. Nothing here imports Prefect.
 
-- No task-level retries: a download retries each request itself (backoff, ``Retry-After``) within
-  one wall-clock budget (``FetchSettings``), so a failing source costs that budget and no more;
-  a retry of the whole task on top would multiply it.
-- Caching keyed on content: a parse is cached by the raw file's sha256 and the parser's own
-  source, so re-running a release (e.g. after its validation failed) skips the parse.
-- No caching of fetch, validate, repair, reconcile, transactions, publish or rebuild: they read
-  or change state on disk, or are cheap.
+- No retries around a step: a download retries each request itself (backoff, ``Retry-After``)
+  within one wall-clock budget (``FetchSettings``), so a failing source costs that budget and no
+  more; a retry of the whole step on top would multiply it.
+- No cache: a parse takes 15-60 ms (a workbook 0.3 s), less than reading any stored copy of it
+  back, and every other step reads or changes state on disk.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 import transforms
-from contracts import layout
 from contracts.errors import HcpcsError
 from contracts.paths import DataDir
 from contracts.release import ReleaseFile
@@ -45,34 +42,34 @@ from warehouse.doctor import Healing, heal
 from warehouse.history import RebuildSummary, rebuild
 from warehouse.waivers import read_waivers
 
+F = TypeVar("F", bound=Callable)
 
-@task(name="discover", cache_policy=NO_CACHE)
+#: Every step -> (its task name, the name of each of its runs, from its parameters).
+STEPS: dict[Callable, tuple[str, str]] = {}
+
+
+def step(name: str, run_name: str | None = None) -> Callable[[F], F]:
+    """Register a step under the name its Prefect task and task runs carry."""
+    def register(fn: F) -> F:
+        STEPS[fn] = (name, run_name or name)
+        return fn
+    return register
+
+
+@step("discover")
 def discover_releases(source: str, data_dir: Path) -> list[ReleaseFile]:
     """What the source offers: the demo quarters, CMS's catalog, a folder, a file or a URL."""
     return resolve_source(source, Path(data_dir))
 
 
-@task(name="fetch", task_run_name="fetch {offered.source_url}", cache_policy=NO_CACHE)
+@step("fetch", "fetch {offered.source_url}")
 def fetch_release(offered: ReleaseFile, data_dir: Path, settings: FetchSettings) -> ReleaseFile:
     """Download (or copy) one release into the raw store; the same bytes twice are a no-op."""
     return fetch(offered.source_url, RawStore(DataDir(data_dir).raw),
                  release=offered.release_id, settings=settings, progress=reporter().download)
 
 
-def _code_fingerprint() -> str:
-    """The parser's own source: a cached parse from other parser code is not reused."""
-    digest = hashlib.sha256()
-    for module in (transforms.fixed_width, transforms.xlsx, layout):
-        digest.update(Path(module.__file__ or "").read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _parse_key(context: Any, parameters: dict[str, Any]) -> str:
-    return f"hcpcs-parse-{parameters['file'].sha256}-{_code_fingerprint()}"
-
-
-@task(name="parse", task_run_name="parse {file.release_id}", cache_key_fn=_parse_key,
-      persist_result=True)
+@step("parse", "parse {file.release_id}")
 def parse_release(file: ReleaseFile) -> ParseResult:
     """The data member of a stored release (fixed-width TXT, else CMS's workbook), as codes and
     rejects frames."""
@@ -82,32 +79,37 @@ def parse_release(file: ReleaseFile) -> ParseResult:
     return transforms.parse_member(member.name, member.data)
 
 
-@task(name="validate", task_run_name="validate {file.release_id}", cache_policy=NO_CACHE)
+@step("validate", "validate {file.release_id}")
 def validate_release(file: ReleaseFile, parsed: ParseResult, data_dir: Path,
                      settings: GateSettings) -> GateResult:
     """Run the gate against the release published before this one, with the operators' waivers
-    for this file; write its Data Docs."""
-    from expectations.docs import build_data_docs
-    from expectations.gate import run_gate
+    for this file."""
+    from expectations.gate import run_gate  # Great Expectations: imported by the first validation
 
     release_id = file.release_id or ""
     before = published.previous_release(Path(data_dir), release_id)
     previous = published.load_codes(Path(data_dir), before) if before else None
     result = run_gate(parsed.codes, rejects=parsed.rejects, previous=previous,
                       release_id=release_id, previous_release_id=before, settings=settings)
-    result = result.with_waivers(read_waivers(Path(data_dir)), file.sha256)
-    build_data_docs(result, DataDir(data_dir).reports)
-    return result
+    return result.with_waivers(read_waivers(Path(data_dir)), file.sha256)
 
 
-@task(name="repair", task_run_name="repair {release_id}", cache_policy=NO_CACHE)
+@step("data-docs")
+def render_data_docs(results: list[GateResult], data_dir: Path) -> Path:
+    """GX Data Docs of the gate runs of the releases a run published, rendered in one pass."""
+    from expectations.docs import build_data_docs
+
+    return build_data_docs(results, DataDir(data_dir).reports)
+
+
+@step("repair", "repair {release_id}")
 def repair_release(release_id: str, codes: pl.DataFrame,
                    settings: GateSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The codes with the repairs table's entries for this release applied, and what applied."""
     return apply_repairs(codes, release_id, read_repairs(settings.repairs_table))
 
 
-@task(name="reconcile", task_run_name="reconcile {file.release_id}", cache_policy=NO_CACHE)
+@step("reconcile", "reconcile {file.release_id}")
 def reconcile_release(file: ReleaseFile, codes: pl.DataFrame) -> pl.DataFrame | None:
     """Every difference between the TXT and CMS's workbook in the same ZIP (None: no workbook)."""
     member = read_cross_check(Path(file.path or ""))
@@ -116,8 +118,7 @@ def reconcile_release(file: ReleaseFile, codes: pl.DataFrame) -> pl.DataFrame | 
     return reconcile(codes, transforms.parse_member(member.name, member.data).codes)
 
 
-@task(name="transactions", task_run_name="transactions {file.release_id}",
-      cache_policy=NO_CACHE)
+@step("transactions", "transactions {file.release_id}")
 def read_transactions(file: ReleaseFile) -> TransactionReport:
     """CMS's transaction report of the release (its ZIP's, or the one the raw store keeps beside a
     bare data file), parsed. A report that cannot be read is returned with its error, never
@@ -137,7 +138,7 @@ def read_transactions(file: ReleaseFile) -> TransactionReport:
         return TransactionReport(name, empty_frame(), f"{where}: {type(exc).__name__}: {exc}")
 
 
-@task(name="publish", task_run_name="publish {file.release_id}", cache_policy=NO_CACHE)
+@step("publish", "publish {file.release_id}")
 def publish_release(file: ReleaseFile, parsed: ParseResult, codes: pl.DataFrame,
                     validation: GateResult, repairs: pl.DataFrame,
                     reconciliation: pl.DataFrame | None, transactions: TransactionReport | None,
@@ -149,14 +150,14 @@ def publish_release(file: ReleaseFile, parsed: ParseResult, codes: pl.DataFrame,
                                      content_sha256=content_sha256, transactions=transactions)
 
 
-@task(name="heal", cache_policy=NO_CACHE)
+@step("heal")
 def heal_data_dir(data_dir: Path) -> Healing:
     """Check the data directory against its manifests, quarantine what is damaged, sweep what
     killed runs left; the raw files to derive the quarantined releases from again."""
     return heal(Path(data_dir))
 
 
-@task(name="rebuild-history", cache_policy=NO_CACHE)
+@step("rebuild-history")
 def rebuild_history(data_dir: Path) -> RebuildSummary:
     """Rebuild hcpcs.duckdb and the history/changes Parquet from every published release."""
     return rebuild(Path(data_dir))

@@ -1,0 +1,290 @@
+"""The body of both flows, ``refresh`` and ``backfill`` (``run_pipeline``), and how it runs.
+
+The same body runs two ways (``Runtime``): **local**, each step a plain call, when no Prefect API
+is configured (``hcpcs run`` on a laptop: nothing to start, nothing to record a run in), or
+**tracked**, each step a Prefect task of a flow run (``flows.refresh``: with ``PREFECT_API_URL``,
+under ``hcpcs serve``, in tests with Prefect's harness). The phases:
+
+0. check the data directory against its manifests (``warehouse.doctor``): quarantine what is
+   damaged and derive it again from the raw store, sweep what killed runs left behind;
+1. discover what the source offers, and fetch every release into the raw store (a release that
+   cannot be fetched is reported and skipped);
+2. in release order, for each release file not already published (same sha256) nor superseded
+   by a newer published revision of its quarter (``warehouse.identity``), under an id no other
+   published file uses: parse -> skip if the same content is published (a duplicate) ->
+   validate (with the operators' waivers) -> repair -> reconcile -> read CMS's transaction
+   report (one that cannot be read is a warning, never a failure) -> publish; a release
+   refused by a release-level rule, or that fails any step, is reported and never published, and
+   the releases after it still go on (validation compares with what *is* published);
+3. rebuild history once, if anything was published (``backfill`` always rebuilds).
+
+Then ``data/reports/runs/*.json``, a log summary and (tracked) a markdown artifact; GX Data Docs
+of the releases published.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import duckdb
+
+from contracts.release import Manifest, ReleaseFile, release_sort_key
+from contracts.settings import Settings
+from contracts.validation import ExpectationOutcome, GateResult
+from flows import steps
+from flows.progress import reporter
+from flows.summary import ReleaseOutcome, RunSummary
+from sources.fetch import UnreachableError
+from warehouse import identity
+from warehouse import publish as pub
+from warehouse.history import database_is_current
+from warehouse.lock import publish_lock
+from warehouse.queries import changes_by_type
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+logging.getLogger("hcpcs").addHandler(logging.NullHandler())  # silent unless --verbose
+
+
+class Runtime(Protocol):
+    """How the pipeline's steps run, where its log lines go and where its report is kept."""
+
+    log: logging.Logger | logging.LoggerAdapter
+    run_id: str
+
+    def call(self, step: F) -> F:
+        """``step`` (one of ``flows.steps.STEPS``) as this runtime runs it."""
+        ...
+
+    def report(self, summary: RunSummary) -> None:
+        """Keep the run's summary where this runtime's users look (beside the run report)."""
+        ...
+
+
+@dataclass
+class LocalRuntime:
+    """Steps as plain calls in this process; log lines to the ``hcpcs`` logger (shown with
+    ``--verbose``); the run report in the data directory is the whole record."""
+
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("hcpcs.run"))
+    run_id: str = ""
+
+    def call(self, step: F) -> F:
+        return step
+
+    def report(self, summary: RunSummary) -> None:
+        pass
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _fetch_all(rt: Runtime, source: str, data_dir: Path, settings: Settings,
+               releases: tuple[str, str] | None,
+               outcomes: list[ReleaseOutcome]) -> list[ReleaseFile]:
+    """Every release file the source offers (within ``releases``) into the raw store, oldest
+    release first; a source or file that fails becomes a failed outcome."""
+    try:
+        entries = rt.call(steps.discover_releases)(source, data_dir)
+    except Exception as exc:
+        outcomes.append(ReleaseOutcome("?", "failed", source_url=source, stage="discover",
+                                       message=_error_text(exc)))
+        return []
+    if releases:
+        lo, hi = (release_sort_key(r) for r in releases)
+        entries = [e for e in entries
+                   if e.release_id is None or lo <= release_sort_key(e.release_id) <= hi]
+    rt.log.info("%d release file(s) offered by %s", len(entries), source)
+    progress = reporter()
+    progress.releases(len(entries), "fetching")
+    fetched = []
+    unreachable: dict[str, ReleaseOutcome] = {}  # host -> the outcome that found it unreachable
+    skipped: dict[str, int] = {}
+    for entry in entries:
+        host = urlsplit(entry.source_url).hostname or ""
+        if host in unreachable:  # offline: one line for the host, not one wait per file
+            skipped[host] = skipped.get(host, 0) + 1
+            progress.advance()
+            continue
+        progress.release(entry.release_id or entry.source_url, "downloading")
+        try:
+            fetched.append(rt.call(steps.fetch_release)(entry, data_dir, settings.fetch))
+        except Exception as exc:
+            outcome = ReleaseOutcome(entry.release_id or "?", "failed",
+                                     source_url=entry.source_url, stage="fetch",
+                                     message=_error_text(exc))
+            outcomes.append(outcome)
+            if isinstance(exc, UnreachableError) and host:
+                unreachable[host] = outcome
+        progress.advance()
+    for host, count in skipped.items():
+        unreachable[host].message += f" ({count} more file(s) from {host} not tried)"
+    return sorted(fetched, key=lambda f: release_sort_key(f.release_id or ""))
+
+
+def _finding(outcome: ExpectationOutcome) -> str:
+    """"rule: count (code field=value, ...)" for one failed expectation of the gate."""
+    count = outcome.observed if outcome.unexpected_count is None else outcome.unexpected_count
+    samples = "; ".join(f"{s.code or '-'} {s.field}={s.value}" for s in outcome.samples[:3])
+    return f"{outcome.severity} {outcome.name}: {count}" + (f" ({samples})" if samples else "")
+
+
+def _process(rt: Runtime, f: ReleaseFile, data_dir: Path, settings: Settings,
+             published: list[Manifest], gates: list[GateResult]) -> ReleaseOutcome:
+    """parse -> validate -> publish one fetched release; any failure is the outcome, not a crash.
+
+    ``f.release_id`` is the id it publishes under (``warehouse.identity``); ``published`` the
+    manifests of what is published now. The gate's result of a release that publishes is added
+    to ``gates`` (for its Data Docs)."""
+    release_id = f.release_id or "?"
+    out = ReleaseOutcome(release_id, "failed", source_url=f.source_url, sha256=f.sha256)
+    progress = reporter()
+    try:
+        out.stage = "parse"
+        progress.release(release_id, "parsing")
+        parsed = rt.call(steps.parse_release)(f)
+        kinds = dict(parsed.codes.group_by("kind").len().iter_rows())
+        out.codes, out.rejects = parsed.codes.height, parsed.rejects.height
+        out.procedures, out.modifiers = kinds.get("procedure", 0), kinds.get("modifier", 0)
+        content = identity.content_sha256(parsed.codes)
+        same = identity.duplicate_of(content, release_id, published)
+        if same is not None:
+            out.status, out.stage = "duplicate", ""
+            out.message = (f"same content as the published {same.release_id} "
+                           f"({same.member_name}); not published again")
+            return out
+        out.stage = "validate"
+        progress.release(release_id, "validating")
+        gate = rt.call(steps.validate_release)(f, parsed, data_dir, settings.gate)
+        failed = [o for o in gate.outcomes if not o.success]
+        out.refused_by = [o.name for o in gate.blocking]
+        out.errors = [_finding(o) for o in gate.blocking]
+        out.waived = [f"{w.rule} (by {w.accepted_by}: {w.reason})" for w in gate.waivers]
+        out.findings = [_finding(o) for o in failed if not o.blocks and not o.waived]
+        if not gate.passed:
+            rules = ", ".join(out.refused_by)
+            out.message = (f"refused by {len(out.errors)} release-level rule(s) ({rules}); not "
+                           f"published. To publish this file anyway: hcpcs accept {release_id} "
+                           f"--rule RULE --reason TEXT")
+            return out
+        out.stage = "repair"
+        codes, repairs = rt.call(steps.repair_release)(release_id, parsed.codes, settings.gate)
+        out.repairs = int(repairs["applied"].sum())
+        out.stage = "reconcile"
+        reconciliation = rt.call(steps.reconcile_release)(f, parsed.codes)
+        out.differences = 0 if reconciliation is None else reconciliation.height
+        out.stage = "transactions"
+        transactions = rt.call(steps.read_transactions)(f)
+        if transactions.error:  # published all the same: the data file is the source of record
+            rt.log.warning("%s: transaction report not read: %s", release_id, transactions.error)
+        out.stage = "publish"
+        progress.release(release_id, "publishing")
+        rt.call(steps.publish_release)(f, parsed, codes, gate, repairs, reconciliation,
+                                       transactions, content, data_dir)
+    except Exception as exc:
+        out.message = _error_text(exc)
+        return out
+    out.status, out.stage = "published", ""
+    gates.append(gate)
+    return out
+
+
+def _data_docs(rt: Runtime, gates: list[GateResult], data_dir: Path) -> None:
+    """Data Docs of the releases published now; a failure to render is a warning (they are a
+    view of ``validation.json``, which is published either way)."""
+    if not gates:
+        return
+    reporter().release("data docs", "rendering")
+    try:
+        rt.call(steps.render_data_docs)(gates, data_dir)
+    except Exception as exc:
+        rt.log.warning("GX Data Docs not rendered: %s", _error_text(exc))
+
+
+def _rebuild(rt: Runtime, data_dir: Path, summary: RunSummary,
+             published_now: list[str]) -> None:
+    """Rebuild history once; a failure is reported (and retried by the next run), not raised."""
+    reporter().release("history", "rebuilding")
+    try:
+        rebuilt = rt.call(steps.rebuild_history)(data_dir)
+    except Exception as exc:
+        summary.releases.append(ReleaseOutcome("history", "failed", stage="rebuild",
+                                               message=_error_text(exc)))
+        return
+    summary.rebuilt, summary.database = True, str(rebuilt.database)
+    summary.totals = {"releases": rebuilt.releases, "codes": rebuilt.codes,
+                      "versions": rebuilt.versions, "changes": rebuilt.changes}
+    with duckdb.connect(str(rebuilt.database), read_only=True) as con:
+        summary.changes_by_type = changes_by_type(con, published_now)
+
+
+def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path, *,
+                 always_rebuild: bool, settings: Settings | None = None,
+                 releases: tuple[str, str] | None = None) -> RunSummary:
+    """The body both flows share, run by ``rt``. No ``source``: only heal the data directory
+    (``hcpcs doctor --repair``) and rebuild what that needs."""
+    data_dir = Path(data_dir)
+    settings = settings or Settings.from_env()
+    started = time.monotonic()
+    summary = RunSummary(flow_name, source or "(none: healing only)", str(data_dir),
+                         datetime.now(UTC).isoformat(timespec="seconds"), flow_run_id=rt.run_id)
+    gates: list[GateResult] = []
+    with publish_lock(data_dir):  # one run at a time per data directory
+        healing = rt.call(steps.heal_data_dir)(data_dir)
+        summary.healed = healing.lines()
+        fetched = (_fetch_all(rt, source, data_dir, settings, releases, summary.releases)
+                   if source else [])
+        reporter().releases(len(healing.rederive) + len(fetched), "processing")
+        for f in healing.rederive:  # quarantined: derived again under the id it had
+            summary.releases.append(_process(rt, f, data_dir, settings,
+                                             pub.published_releases(data_dir), gates))
+            reporter().advance()
+        for f in fetched:  # identified one by one: each publish changes what the next one is
+            published = pub.published_releases(data_dir)
+            known = identity.identify(f, published)
+            if known.verdict == "new":
+                outcome = _process(rt, known.file, data_dir, settings, published, gates)
+            else:
+                outcome = ReleaseOutcome(known.file.release_id or "?", known.verdict,
+                                         source_url=f.source_url, sha256=f.sha256,
+                                         message=known.reason)
+            summary.releases.append(outcome)
+            if outcome.status != "unchanged":
+                rt.log.log(logging.ERROR if outcome.status == "failed" else logging.INFO,
+                           "%s %s%s", outcome.release_id, outcome.status,
+                           f": {outcome.message}" if outcome.message else "")
+            reporter().advance()
+        published_now = [r.release_id for r in summary.releases if r.status == "published"]
+        if published_now or ((always_rebuild or not database_is_current(data_dir))
+                             and pub.published_releases(data_dir)):
+            _rebuild(rt, data_dir, summary, published_now)
+        _data_docs(rt, gates, data_dir)
+    summary.releases.sort(key=lambda r: (r.release_id == "?", r.release_id))
+    summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    summary.seconds = round(time.monotonic() - started, 2)
+    summary.save(data_dir)
+    for line in summary.lines():
+        rt.log.info(line)
+    rt.report(summary)
+    return summary
+
+
+def release_span(first: str | None, last: str | None) -> tuple[str, str] | None:
+    """``backfill``'s ``first``..``last`` as the bounds ``run_pipeline`` filters on."""
+    return (first or "1900-Q1", last or "9999-Q4") if first or last else None
+
+
+def run_local(flow_name: str, data_dir: Path, settings: Settings, source: str | None,
+              first: str | None = None, last: str | None = None) -> RunSummary:
+    """``refresh`` or ``backfill`` run locally: the flows' own body, each step a plain call."""
+    return run_pipeline(LocalRuntime(), flow_name, source, data_dir,
+                        always_rebuild=flow_name == "backfill", settings=settings,
+                        releases=release_span(first, last))
