@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from contracts.layout import FIELDS
-from flows.cli import app
+from flows.cli import _table_lines, app
 from tests.conftest import real_txt
 
 runner = CliRunner()
@@ -30,6 +30,21 @@ def test_help_lists_every_command_without_heavy_imports() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_text_tables_align_numbers_wrap_long_text_and_leave_nulls_blank() -> None:
+    rows = [{"release": "2024-Q1", "codes": 185, "silent": True, "new_value": None},
+            {"release": "2024-Q3r2", "codes": 7, "silent": False, "new_value": "Sterile water, "
+             "saline and/or dextrose, diluent/flush, 10 ml per unit, for a longer text"}]
+    columns = ["release", "codes", "silent", "new_value"]
+    assert _table_lines(rows, columns, {"new_value": "new value"}) == [
+        "release    codes  silent  new value",
+        "---------  -----  ------  --------------------------------------",
+        "2024-Q1      185  true",
+        "2024-Q3r2      7  false   Sterile water, saline and/or dextrose,",
+        "                          diluent/flush, 10 ml per unit,…",
+    ]
+    assert _table_lines([], ["release", "codes"]) == ["release  codes", "-------  -----"]
 
 
 def with_coverage(data: bytes, code: str, coverage: str) -> bytes:

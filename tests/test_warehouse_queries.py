@@ -12,8 +12,8 @@ import pytest
 
 from tests.warehouse_synth import codes_frame, publish
 from warehouse import history
-from warehouse.database import literal
-from warehouse.queries import code_page, code_timeline
+from warehouse.queries import code_page, code_timeline, records
+from warehouse.sql import literal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,10 +37,11 @@ def test_queries_take_any_text_as_a_plain_value(tmp_path: Path) -> None:
     publish(tmp_path, "2024-Q1", codes_frame([{"code": "J0135"}, {"code": "A0021"}]))
     history.rebuild(tmp_path)
     with duckdb.connect(str(tmp_path / history.DB_NAME), read_only=True) as con:
-        assert code_page(con, "J0135")["added_date"].to_list() == [date(2000, 1, 1)]
+        assert [p["added_date"] for p in records(code_page(con, "J0135"))] == [date(2000, 1, 1)]
+        assert code_page(con, "J0135").pl()["added_date"].to_list() == [date(2000, 1, 1)]
         for odd in ("J0135' OR '1'='1", "O'X", "J0135'--"):
-            assert code_page(con, odd).is_empty()
-            assert code_timeline(con, odd).is_empty()
+            assert records(code_page(con, odd)) == []
+            assert records(code_timeline(con, odd)) == []
 
 
 PANDAS_PROBE = """
@@ -52,7 +53,7 @@ from transforms import parse_anweb
 from tests.warehouse_synth import publish
 from warehouse import history
 from warehouse.queries import (changes_between, changes_by_type, code_page, code_timeline,
-                               release_summary)
+                               records, release_details, release_summary)
 import duckdb
 
 tmp = Path(sys.argv[1])
@@ -62,9 +63,10 @@ publish(tmp / "data", "2024-Q1", parsed.codes)
 publish(tmp / "data", "2024-Q2", parsed.codes.head(50))
 history.rebuild(tmp / "data")
 with duckdb.connect(str(tmp / "data" / history.DB_NAME), read_only=True) as con:
-    code = code_page(con, "J0135")["release_id"][0]
-    code_timeline(con, "J0135"), release_summary(con)
-    changes_between(con, "2024-Q1", "2024-Q2"), changes_by_type(con, ["2024-Q2"])
+    code = records(code_page(con, "J0135"))[0]["release_id"]
+    records(code_timeline(con, "J0135")), records(release_summary(con))
+    [records(r) for r in release_details(con).values()]
+    records(changes_between(con, "2024-Q1", "2024-Q2")), changes_by_type(con, ["2024-Q2"])
 print(code, "pandas" in sys.modules)
 """
 
