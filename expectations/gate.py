@@ -1,7 +1,7 @@
 """The validation gate: run the suite on one release and say whether it may be published.
 
 ``run_gate`` validates the parsed codes, the parser's rejected lines and (when given) the previously
-published release with Great Expectations on an ephemeral, in-memory context and returns a
+published release with Great Expectations on an in-memory context (one per process) and returns a
 ``GateResult``: ``passed`` is False when a release-level error failed (record-level findings never
 block; see ``contracts.validation``). ``to_dict()`` is what ``validation.json`` holds
 (one ``results`` entry per expectation, for DuckDB's ``validation_results``), ``summary_text()``
@@ -12,6 +12,8 @@ functions that run it (it costs seconds to import).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import polars as pl
@@ -83,9 +85,11 @@ def _outcome(check: Check, gx_result: Any, settings: GateSettings,
     )
 
 
-def gx_context() -> Any:
-    """An in-memory GX context: no Data Docs site (not even GX's default temporary one), no
-    analytics, no progress bars."""
+@cache
+def _gx_batches() -> Any:
+    """The pandas data source every validation of this process runs on: one in-memory GX context
+    (no Data Docs site, not even GX's default temporary one; no analytics, no progress bars),
+    made once per process; GX's setup costs more than validating a release."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -98,23 +102,30 @@ def gx_context() -> Any:
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
     ))
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return ctx
+    return ctx.data_sources.add_pandas("hcpcs")
 
 
-def _run_suite(ctx: Any, name: str, checks: list[Check], pdf: Any, result_format: dict,
+@cache
+def _whole_frame(name: str) -> Any:
+    """The batch definition of suite ``name``: its own asset, a whole pandas frame per batch."""
+    return _gx_batches().add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+
+
+def _run_suite(name: str, checks: list[Check], pdf: Any, result_format: dict,
                release_id: str | None) -> Any:
-    import great_expectations as gx
+    """Validate ``pdf`` with the suite of ``checks``, stamped with the run it belongs to (the
+    release id and the time), as a stored validation definition would stamp it."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    suite = ctx.suites.add(build_suite(name, checks))
-    batch = ctx.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(name)
-    definition = ctx.validation_definitions.add(gx.ValidationDefinition(
-        name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=suite))
-    return definition.run(batch_parameters={"dataframe": pdf}, result_format=result_format,
-                          run_id=RunIdentifier(run_name=release_id or "release"))
+    batch = _whole_frame(name).get_batch(batch_parameters={"dataframe": pdf})
+    result = batch.validate(build_suite(name, checks), result_format=result_format)
+    now = datetime.now(UTC)
+    result.meta.update(run_id=RunIdentifier(run_name=release_id or "release", run_time=now),
+                       validation_time=now)
+    return result
 
 
-def validate_checks(ctx: Any, name: str, checks: list[Check], frame: pl.DataFrame, *,
+def validate_checks(name: str, checks: list[Check], frame: pl.DataFrame, *,
                     release_id: str | None = None, sample_size: int = 10,
                     quick_first: bool = True) -> Any:
     """Run ``checks`` as one GX suite on a prepared frame (``expectations.frame``); returns GX's
@@ -135,13 +146,13 @@ def validate_checks(ctx: Any, name: str, checks: list[Check], frame: pl.DataFram
     full = {"result_format": "COMPLETE", "unexpected_index_column_names": ["code"],
             "partial_unexpected_count": max(sample_size * 2, 20)}
     if not quick_first:
-        return _run_suite(ctx, name, checks, pdf, full, release_id)
-    quick = _run_suite(ctx, name, checks, pdf, {"result_format": "BOOLEAN_ONLY"}, release_id)
+        return _run_suite(name, checks, pdf, full, release_id)
+    quick = _run_suite(name, checks, pdf, {"result_format": "BOOLEAN_ONLY"}, release_id)
     failed = {r.expectation_config.meta["check"] for r in quick.results if not r.success}
     again = [c for c in checks
              if c.name in failed or "mostly" in c.kwargs or c.column is None]
     if again:
-        detail = _run_suite(ctx, f"{name}_detail", again, pdf, full, release_id)
+        detail = _run_suite(name, again, pdf, full, release_id)
         by_name = {r.expectation_config.meta["check"]: r for r in detail.results}
         quick.results = [by_name.get(r.expectation_config.meta["check"], r)
                          for r in quick.results]
@@ -206,14 +217,13 @@ def run_gate(
     previous_count = None if previous is None else previous.height
     checks = all_checks(settings, previous_count, codes.height,
                         revision=is_revision(release_id, previous_release_id))
-    ctx = gx_context()
     frames = batch_frames(codes, checks, rejects=rejects, previous=previous)
     by_name: dict[str, Any] = {}
     sizes: dict[str, int | None] = {}
     gx_results = []
     for batch, frame in frames.items():
         batch_checks = [c for c in checks if c.batch == batch]
-        validation = validate_checks(ctx, _SUITES[batch], batch_checks, frame,
+        validation = validate_checks(_SUITES[batch], batch_checks, frame,
                                      release_id=release_id, sample_size=settings.sample_size,
                                      quick_first=settings.quick_first)
         gx_results.append(validation)

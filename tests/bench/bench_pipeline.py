@@ -3,8 +3,10 @@
 Each round, in fresh folders: the plain script (``plain_pipeline.py``: same parser, same rules in
 Polars, Parquet, DuckDB history and changes) and ``hcpcs run`` on the real 2016, 2017 and 2019
 releases; then ``hcpcs code S2107`` against a bare ``python -c "import duckdb; ..."`` of the same
-query (median of several runs). Every command is a subprocess, timed wall clock, with its peak
-memory summed over its whole process tree (a run's Prefect server included). Prints a table per
+query (median of several runs); and a scheduled run inside a warm ``hcpcs serve`` process
+(``warm_serve.py``: its second flow run; its peak is the whole serve process's, Prefect's server
+and both runs included). Every command is a subprocess, timed wall clock, with its peak memory
+summed over its whole process tree. Prints a table per
 round with the ratios and the issue's targets, then the median over rounds; asserts only that the
 commands succeeded and published the same codes. Prefect's home is one temporary folder for the
 whole benchmark, so the first round also creates its database there.
@@ -13,6 +15,7 @@ whole benchmark, so the first round also creates its database there.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -43,6 +46,7 @@ CODE = "S2107"
 #: Codes each release publishes, in both pipelines.
 EXPECTED = {"2016-Q1": 6_293, "2017-Q1": 6_498, "2019-Q1": 6_800}
 PLAIN = Path(__file__).with_name("plain_pipeline.py")
+WARM_SERVE = Path(__file__).with_name("warm_serve.py")
 HCPCS = Path(sys.executable).with_name("hcpcs")
 BARE = ("import duckdb; print(duckdb.connect({db!r}, read_only=True)"
         f".sql(\"SELECT * FROM hcpcs_code('{CODE}')\").fetchall())")
@@ -139,8 +143,14 @@ def one_round(source: Path, work: Path, env: dict[str, str]) -> list[Row]:
     code = timed_median([str(HCPCS), "code", CODE, "--data-dir", str(data_dir)], env, work)
     bare = timed_median([sys.executable, "-c", BARE.format(db=str(db))], env, work)
     assert CODE in code.stdout and CODE in bare.stdout, (code.stdout, bare.stdout)
+    serve = timed([sys.executable, str(WARM_SERVE), str(source), str(work / "serve")], env, work)
+    warm = json.loads(serve.stdout.splitlines()[-1])
+    assert warm["state"] == "Completed", warm
+    assert code_counts(work / "serve" / "warm" / DB_NAME) == EXPECTED
     return [
         Row("hcpcs run, 3 real releases, new data dir", ours, peer, 5.0),
+        Row("scheduled run in a warm hcpcs serve", Timed(warm["seconds"], serve.peak_mib, ""),
+            peer, 2.0),
         Row(f"hcpcs code {CODE} (median of {QUERY_RUNS})", code, bare, 3.0),
     ]
 
