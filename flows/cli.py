@@ -246,17 +246,14 @@ def run(
 ) -> None:
     """Fetch what is new at SOURCE, validate and publish it, rebuild history (the refresh flow).
 
-    Releases already published with the same sha256 are skipped, so a second run is a no-op
-    (answered without starting Prefect when the source is local and all of it is published).
+    Releases already published with the same sha256 are skipped, so a second run is a no-op.
+    Runs locally, or as a tracked Prefect flow run when PREFECT_API_URL is set.
     Exit status: 0 published, 3 nothing new (also: only superseded or duplicate files), 1 a
     release failed (the others were published), 2 unknown source, or a data directory that is
     read-only or full.
     """
-    from flows.shortcut import nothing_new
-
     source = _usable_source(source)
-    summary = nothing_new(source, data_dir)
-    _finish_run(summary or _run_flow("refresh", data_dir, verbose, quiet, source=source), as_json)
+    _finish_run(_run_flow("refresh", data_dir, verbose, quiet, source=source), as_json)
 
 
 @app.command()
@@ -644,8 +641,7 @@ def serve(
     for this process and stopped with it; point PREFECT_API_URL at a `prefect server start` to
     see runs and artifacts in its UI.
     """
-    _offline_prefect(True)
-    _log_to_stderr()
+    _offline_prefect(True)  # Prefect's console handler shows the runs' log lines
     from flows.server import ServerError, ensure_api
     from flows.summary import EXIT_FAILED
 

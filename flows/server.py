@@ -59,9 +59,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_server(home: Path, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: Path, timeout: float, *,
+                 services: bool = False) -> tuple[subprocess.Popen[bytes], str]:
     """Start Prefect's API as Prefect itself would (no UI), tied to this process, its database
-    and its log (``server.log``) in ``home``; (process, URL)."""
+    and its log (``server.log``) in ``home``; (process, URL). Without ``services`` it is
+    Prefect's ephemeral server: an API only, and no scheduler to create a deployment's runs."""
     spec = importlib.util.find_spec("prefect")
     if spec is None or spec.origin is None:
         raise ServerError("Prefect is not installed in this environment")
@@ -72,7 +74,9 @@ def start_server(home: Path, timeout: float) -> tuple[subprocess.Popen[bytes], s
                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "error", "--lifespan", "on"]
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "0",
-           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+           "PREFECT__SERVER_FINAL": "1"}
+    if not services:
+        env["PREFECT__SERVER_EPHEMERAL"] = "1"
     log = Path(home) / "server.log"
     env.pop("PREFECT_API_URL", None)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -123,14 +127,16 @@ def configured_api(home: Path) -> str | None:
 def ensure_api(home: Path, timeout: float = 180) -> str | None:
     """Point Prefect at a server that dies with this process, started here unless an API is
     configured (``configured_api``) or Prefect is already imported (it read its settings then, so a
-    server started now would not be used); returns the URL started, or None.
+    server started now would not be used); returns the URL started, or None. A whole server,
+    scheduler included: Prefect's own temporary one has none, so a deployment served against it
+    never gets a scheduled run.
 
     The server lives as long as the process, like Prefect's own: stopped at exit, killed by the
     kernel if the process is killed. Call before Prefect is imported.
     """
     if configured_api(home) or "prefect" in sys.modules:
         return None
-    process, url = start_server(Path(home), timeout)
+    process, url = start_server(Path(home), timeout, services=True)
     os.environ["PREFECT_API_URL"] = url
     atexit.register(stop_server, process)
     return url

@@ -1,8 +1,8 @@
 """Every kind of source a user can name, as one table: how it is recognised, how it becomes a list
 of release files, and whether it is local (needs no network to resolve or to fetch).
 
-``resolve_source`` (the flows), the no-op shortcut (``flows.shortcut``) and the ``--source`` help
-of the command line all read ``SOURCE_KINDS``: a new kind of source is one new entry. The table is
+``resolve_source`` (the flows), the docs and the ``--source`` help of the command line all read
+``SOURCE_KINDS``: a new kind of source is one new entry. The table is
 tried in order; the first kind whose ``matches`` accepts the source string wins. Importing this
 module stays cheap (standard library only): discovery and the demo are imported when used.
 """

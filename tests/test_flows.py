@@ -125,7 +125,7 @@ def test_tracked_run_publishes_what_the_local_run_does(demo_run, tracked_run) ->
 def test_second_run_with_nothing_new_changes_nothing(demo_run) -> None:
     data_dir, _, _ = demo_run
     before = snapshot(data_dir)
-    code, doc = hcpcs("run", "--data-dir", str(data_dir))  # answered without Prefect
+    code, doc = hcpcs("run", "--data-dir", str(data_dir))  # a local run
     assert code == EXIT_NOTHING_NEW
     assert doc["verdict"] == "nothing new" and len(doc["releases"]) == 9
     from flows.refresh import refresh
