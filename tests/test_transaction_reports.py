@@ -22,7 +22,7 @@ from contracts.paths import DataDir
 from contracts.release import Manifest, names_other_release
 from contracts.settings import FetchSettings
 from flows.summary import EXIT_PUBLISHED
-from flows.tasks import read_transactions
+from flows.steps import read_transactions
 from sources.archive import read_report_member, report_format, select_report
 from sources.catalog import sibling_report
 from sources.demo import demo_states, write_demo_releases
@@ -235,27 +235,27 @@ def test_every_demo_zip_carries_its_report(tmp_path: Path) -> None:
         assert dict(report.select("code", "action").iter_rows()) == flagged, quarter.release
 
 
-# The pipeline's task: the report of any stored release, never an exception.
+# The pipeline's step: the report of any stored release, never an exception.
 
 
-def test_the_task_reads_a_zip_s_report_and_records_a_broken_one(tmp_path: Path) -> None:
+def test_the_step_reads_a_zip_s_report_and_records_a_broken_one(tmp_path: Path) -> None:
     store = RawStore(tmp_path / "raw")
     [first, *_] = write_demo_releases(tmp_path / "demo")
-    demo = read_transactions.fn(fetch(str(first), store))
+    demo = read_transactions(fetch(str(first), store))
     assert (demo.name, demo.error) == ("HCPC2024_JAN_TransReport_Changes_by_Action_Code.txt", None)
     assert counts(demo.frame) == {"A": 1}  # 2024-Q1 adds G0136, and flags nothing else
     header = b"HCPCS/Modifier Code\tType of Change\r\n"
     broken = tmp_path / "january-2023-alpha-numeric-hcpcs-file.zip"
     broken.write_bytes(make_zip({"HCPC2023_JAN_ANWEB.txt": RECORD * 3,
                                  "HCPC2023_TransReport.txt": header + b"A0021\tZapped\r\n"}))
-    report = read_transactions.fn(fetch(str(broken), store))
+    report = read_transactions(fetch(str(broken), store))
     assert (report.name, report.frame.height, report.error) == (
         "HCPC2023_TransReport.txt", 0,
         f"HCPC2023_TransReport.txt, line 2: unknown type of change 'Zapped' {PHRASE_HINT}")
     assert dict(report.frame.schema) == REPORT_SCHEMA
     bare = tmp_path / "HCPC2022_JAN_ANWEB.txt"  # a loose file with no report beside it
     bare.write_bytes(RECORD * 3)
-    none = read_transactions.fn(fetch(str(bare), store))
+    none = read_transactions(fetch(str(bare), store))
     assert (none.name, none.frame.height, none.error) == (None, 0, None)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import PurePosixPath
 
 import fastexcel
@@ -64,10 +65,18 @@ def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=SCHEMA)
 
 
+@cache
+def _actions(text: str) -> frozenset[str]:
+    """Every action letter whose phrase a change text is (or, truncated, begins); a report has
+    about 20 distinct texts over a thousand lines, so each is matched once."""
+    t = " ".join(text.lower().split())
+    return frozenset(
+        a for p, a in PHRASES.items() if p == t or (len(t) >= MIN_PREFIX and p.startswith(t)))
+
+
 def action_for(text: str, where: str) -> str:
     """The action letter for a (possibly truncated) change text; the error names ``where``."""
-    t = " ".join(text.lower().split())
-    hits = {a for p, a in PHRASES.items() if p == t or (len(t) >= MIN_PREFIX and p.startswith(t))}
+    hits = set(_actions(text))
     if len(hits) != 1:
         problem = "unknown" if not hits else f"ambiguous ({', '.join(sorted(hits))})"
         raise TransactionReportError(
