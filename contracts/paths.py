@@ -9,7 +9,7 @@ data/
   hcpcs.duckdb                                the analysts' database
   reports/                                    run reports, Data Docs
   quarantine/<UTC time>/                      damaged files moved aside by the doctor
-  .tmp/                                       a rebuild's scratch files
+  .tmp/                                       scratch files (earlier versions' rebuilds)
 ```
 """
 
@@ -74,8 +74,8 @@ class DataDir:
 
     @property
     def scratch(self) -> Path:
-        """Temporary files of a rebuild: inside the data directory, so a killed rebuild's
-        leftovers are found and swept at the next start."""
+        """Scratch files inside the data directory (rebuilds before schema 2 wrote lookup tables
+        here), so a killed process's leftovers are found and swept at the next start."""
         return self.root / ".tmp"
 
     @property

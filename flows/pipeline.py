@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +44,7 @@ from flows import steps
 from flows.progress import reporter
 from flows.summary import ReleaseOutcome, RunSummary
 from sources.fetch import UnreachableError
+from transforms.fixed_width import ParseResult
 from warehouse import identity
 from warehouse import publish as pub
 from warehouse.history import database_is_current
@@ -51,6 +54,12 @@ from warehouse.queries import changes_by_type
 F = TypeVar("F", bound=Callable[..., Any])
 
 logging.getLogger("hcpcs").addHandler(logging.NullHandler())  # silent unless --verbose
+
+
+class Outcome(Protocol):
+    """A step started with ``Runtime.submit``: ``result()`` waits for it, raising its error."""
+
+    def result(self) -> Any: ...
 
 
 class Runtime(Protocol):
@@ -63,6 +72,11 @@ class Runtime(Protocol):
         """``step`` (one of ``flows.steps.STEPS``) as this runtime runs it."""
         ...
 
+    def submit(self, step: Callable[..., Any], *args: Any) -> Outcome:
+        """Start ``step`` beside the work that follows (on another thread): for a step of Polars,
+        Rust or DuckDB code, which leaves the interpreter to the step that holds it."""
+        ...
+
     def report(self, summary: RunSummary) -> None:
         """Keep the run's summary where this runtime's users look (beside the run report)."""
         ...
@@ -70,17 +84,29 @@ class Runtime(Protocol):
 
 @dataclass
 class LocalRuntime:
-    """Steps as plain calls in this process; log lines to the ``hcpcs`` logger (shown with
-    ``--verbose``); the run report in the data directory is the whole record."""
+    """Steps as plain calls in this process (submitted ones on ``pool``'s threads); log lines to
+    the ``hcpcs`` logger (shown with ``--verbose``); the run report is the whole record."""
 
+    pool: ThreadPoolExecutor
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("hcpcs.run"))
     run_id: str = ""
 
     def call(self, step: F) -> F:
         return step
 
+    def submit(self, step: Callable[..., Any], *args: Any) -> Outcome:
+        return self.pool.submit(step, *args)
+
     def report(self, summary: RunSummary) -> None:
         pass
+
+
+def settle(*started: Outcome) -> None:
+    """Wait for steps whose results are no longer wanted (a refused release's cross-check): a
+    step still running must not outlive its release, nor its error go unread."""
+    for outcome in started:
+        with suppress(Exception):
+            outcome.result()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -137,6 +163,41 @@ def _finding(outcome: ExpectationOutcome) -> str:
     return f"{outcome.severity} {outcome.name}: {count}" + (f" ({samples})" if samples else "")
 
 
+def _validate_and_publish(rt: Runtime, f: ReleaseFile, parsed: ParseResult, content: str,
+                          data_dir: Path, settings: Settings, out: ReleaseOutcome,
+                          cross_check: Outcome, report: Outcome) -> GateResult | None:
+    """The gate, then (if it lets the release through) repair, the TXT/xlsx differences and the
+    transaction report started beside it, and publish; the gate's result, None when refused."""
+    release_id = out.release_id
+    gate = rt.call(steps.validate_release)(f, parsed, data_dir, settings.gate)
+    failed = [o for o in gate.outcomes if not o.success]
+    out.refused_by = [o.name for o in gate.blocking]
+    out.errors = [_finding(o) for o in gate.blocking]
+    out.waived = [f"{w.rule} (by {w.accepted_by}: {w.reason})" for w in gate.waivers]
+    out.findings = [_finding(o) for o in failed if not o.blocks and not o.waived]
+    if not gate.passed:
+        rules = ", ".join(out.refused_by)
+        out.message = (f"refused by {len(out.errors)} release-level rule(s) ({rules}); not "
+                       f"published. To publish this file anyway: hcpcs accept {release_id} "
+                       f"--rule RULE --reason TEXT")
+        return None
+    out.stage = "repair"
+    codes, repairs = rt.call(steps.repair_release)(release_id, parsed.codes, settings.gate)
+    out.repairs = int(repairs["applied"].sum())
+    out.stage = "reconcile"
+    reconciliation = cross_check.result()
+    out.differences = 0 if reconciliation is None else reconciliation.height
+    out.stage = "transactions"
+    transactions = report.result()
+    if transactions.error:  # published all the same: the data file is the source of record
+        rt.log.warning("%s: transaction report not read: %s", release_id, transactions.error)
+    out.stage = "publish"
+    reporter().release(release_id, "publishing")
+    rt.call(steps.publish_release)(f, parsed, codes, gate, repairs, reconciliation,
+                                   transactions, content, data_dir)
+    return gate
+
+
 def _process(rt: Runtime, f: ReleaseFile, data_dir: Path, settings: Settings,
              published: list[Manifest], gates: list[GateResult]) -> ReleaseOutcome:
     """parse -> validate -> publish one fetched release; any failure is the outcome, not a crash.
@@ -163,32 +224,16 @@ def _process(rt: Runtime, f: ReleaseFile, data_dir: Path, settings: Settings,
             return out
         out.stage = "validate"
         progress.release(release_id, "validating")
-        gate = rt.call(steps.validate_release)(f, parsed, data_dir, settings.gate)
-        failed = [o for o in gate.outcomes if not o.success]
-        out.refused_by = [o.name for o in gate.blocking]
-        out.errors = [_finding(o) for o in gate.blocking]
-        out.waived = [f"{w.rule} (by {w.accepted_by}: {w.reason})" for w in gate.waivers]
-        out.findings = [_finding(o) for o in failed if not o.blocks and not o.waived]
-        if not gate.passed:
-            rules = ", ".join(out.refused_by)
-            out.message = (f"refused by {len(out.errors)} release-level rule(s) ({rules}); not "
-                           f"published. To publish this file anyway: hcpcs accept {release_id} "
-                           f"--rule RULE --reason TEXT")
+        # beside the gate (Great Expectations holds the interpreter): Polars and Rust readers
+        cross_check = rt.submit(steps.reconcile_release, f, parsed.codes)
+        report = rt.submit(steps.read_transactions, f)
+        try:
+            gate = _validate_and_publish(rt, f, parsed, content, data_dir, settings, out,
+                                         cross_check, report)
+        finally:
+            settle(cross_check, report)
+        if gate is None:
             return out
-        out.stage = "repair"
-        codes, repairs = rt.call(steps.repair_release)(release_id, parsed.codes, settings.gate)
-        out.repairs = int(repairs["applied"].sum())
-        out.stage = "reconcile"
-        reconciliation = rt.call(steps.reconcile_release)(f, parsed.codes)
-        out.differences = 0 if reconciliation is None else reconciliation.height
-        out.stage = "transactions"
-        transactions = rt.call(steps.read_transactions)(f)
-        if transactions.error:  # published all the same: the data file is the source of record
-            rt.log.warning("%s: transaction report not read: %s", release_id, transactions.error)
-        out.stage = "publish"
-        progress.release(release_id, "publishing")
-        rt.call(steps.publish_release)(f, parsed, codes, gate, repairs, reconciliation,
-                                       transactions, content, data_dir)
     except Exception as exc:
         out.message = _error_text(exc)
         return out
@@ -197,14 +242,21 @@ def _process(rt: Runtime, f: ReleaseFile, data_dir: Path, settings: Settings,
     return out
 
 
-def _data_docs(rt: Runtime, gates: list[GateResult], data_dir: Path) -> None:
-    """Data Docs of the releases published now; a failure to render is a warning (they are a
-    view of ``validation.json``, which is published either way)."""
+def _data_docs(rt: Runtime, gates: list[GateResult], data_dir: Path) -> Outcome | None:
+    """Start the Data Docs of the releases published now, beside the history rebuild (DuckDB
+    leaves the interpreter to GX's rendering); None when nothing was published."""
     if not gates:
+        return None
+    return rt.submit(steps.render_data_docs, gates, data_dir)
+
+
+def _data_docs_done(rt: Runtime, docs: Outcome | None) -> None:
+    """Wait for the Data Docs; a failure to render is a warning (they are a view of
+    ``validation.json``, which is published either way)."""
+    if docs is None:
         return
-    reporter().release("data docs", "rendering")
     try:
-        rt.call(steps.render_data_docs)(gates, data_dir)
+        docs.result()
     except Exception as exc:
         rt.log.warning("GX Data Docs not rendered: %s", _error_text(exc))
 
@@ -263,10 +315,11 @@ def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path
                            f": {outcome.message}" if outcome.message else "")
             reporter().advance()
         published_now = [r.release_id for r in summary.releases if r.status == "published"]
+        docs = _data_docs(rt, gates, data_dir)
         if published_now or ((always_rebuild or not database_is_current(data_dir))
                              and pub.published_releases(data_dir)):
             _rebuild(rt, data_dir, summary, published_now)
-        _data_docs(rt, gates, data_dir)
+        _data_docs_done(rt, docs)
     summary.releases.sort(key=lambda r: (r.release_id == "?", r.release_id))
     summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     summary.seconds = round(time.monotonic() - started, 2)
@@ -285,6 +338,7 @@ def release_span(first: str | None, last: str | None) -> tuple[str, str] | None:
 def run_local(flow_name: str, data_dir: Path, settings: Settings, source: str | None,
               first: str | None = None, last: str | None = None) -> RunSummary:
     """``refresh`` or ``backfill`` run locally: the flows' own body, each step a plain call."""
-    return run_pipeline(LocalRuntime(), flow_name, source, data_dir,
-                        always_rebuild=flow_name == "backfill", settings=settings,
-                        releases=release_span(first, last))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="hcpcs-step") as pool:
+        return run_pipeline(LocalRuntime(pool), flow_name, source, data_dir,
+                            always_rebuild=flow_name == "backfill", settings=settings,
+                            releases=release_span(first, last))

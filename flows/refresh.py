@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from contracts.settings import Settings
-from flows.pipeline import F, release_span, run_pipeline
+from flows.pipeline import F, Outcome, release_span, run_pipeline
 from flows.steps import STEPS
 from flows.summary import RunSummary
 
@@ -39,6 +39,9 @@ class TrackedRuntime:
 
     def call(self, step: F) -> F:
         return TASKS[step]
+
+    def submit(self, step: Callable[..., Any], *args: Any) -> Outcome:
+        return TASKS[step].submit(*args)  # on the flow's thread pool task runner
 
     def report(self, summary: RunSummary) -> None:
         create_markdown_artifact(summary.markdown(), key=f"hcpcs-{self.flow_name}",

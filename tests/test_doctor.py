@@ -19,7 +19,6 @@ from contracts.paths import DB_NAME, DataDir
 from contracts.release import ManifestError, ReleaseFile
 from flows.summary import RunReportError, last_run
 from sources.rawstore import RawStore
-from tests.test_warehouse_publish import _run_and_kill
 from tests.warehouse_synth import codes_frame, empty_rejects, no_findings, publish
 from warehouse import doctor, history
 from warehouse import publish as pub
@@ -250,26 +249,6 @@ def test_leftovers_of_killed_writes_are_listed_and_swept(data: Path) -> None:
     assert not any(p.exists() for p in [*found, download])
     assert young.exists() and kept.exists()
     assert doctor.check(data) == []
-
-
-def test_a_rebuild_killed_mid_way_leaves_its_scratch_in_the_data_dir(
-        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    system_tmp = tmp_path / "system-tmp"
-    system_tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(system_tmp))
-    # pause once the first table's Parquet is written, before DuckDB reads it
-    _run_and_kill(tmp_path, "database", "literal", f"history.rebuild(Path({str(data)!r}))")
-    assert list(system_tmp.iterdir()) == []
-    [scratch] = (data / ".tmp").iterdir()
-    assert scratch.name.startswith("releases-")
-    assert [p.name for p in scratch.iterdir()] == ["releases.parquet"]
-    left = [p.path for p in doctor.check(data)]
-    assert scratch in left and all(p.name.startswith(f".{DB_NAME}.tmp-") for p in left
-                                   if p != scratch)
-    with publish_lock(data):
-        assert doctor.sweep(data) == left
-    assert history.rebuild(data).releases == 2
-    assert list((data / ".tmp").iterdir()) == [] and doctor.check(data) == []
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])

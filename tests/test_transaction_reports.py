@@ -21,8 +21,8 @@ import pytest
 from contracts.paths import DataDir
 from contracts.release import Manifest, names_other_release
 from contracts.settings import FetchSettings
-from flows.summary import EXIT_PUBLISHED
 from flows.steps import read_transactions
+from flows.summary import EXIT_PUBLISHED
 from sources.archive import read_report_member, report_format, select_report
 from sources.catalog import sibling_report
 from sources.demo import demo_states, write_demo_releases

@@ -13,6 +13,8 @@ import pytest
 from contracts.paths import DataDir
 from tests.warehouse_synth import D, codes_frame, publish
 from warehouse import history, queries
+from warehouse.database import execute_all, values_table
+from warehouse.doctor import REPAIR, DamagedFileError
 
 T = D(2019, 12, 31)
 R = {  # release -> rows (code + the fields that differ from the synthetic defaults)
@@ -343,23 +345,23 @@ def test_release_summary_counts_announced_beside_observed(con) -> None:
 def test_queries(con) -> None:
     summary = queries.release_summary(con)
     assert summary.select("release_id", "added", "discontinued", "dropped", "redefined",
-                          "silent_changes").rows() == [
+                          "silent_changes").fetchall() == [
         (Q1, 0, 0, 0, 0, 0), (Q2, 1, 2, 2, 1, 3), (Q3, 1, 0, 0, 0, 0), (Q4, 0, 0, 1, 0, 0)]
     between = queries.changes_between(con, Q2, Q4)
-    assert between.select("release_id", "code", "change_type").rows() == [
+    assert between.select("release_id", "code", "change_type").fetchall() == [
         (Q3, "A0006", "reused"), (Q3, "A0010", "pricing_indicators_changed"),
         (Q3, "A0014", "added"), (Q4, "A0003", "dropped"), (Q4, "A0011", "coverage_code_changed"),
         (Q4, "A0011", "long_description_changed")]
     timeline = queries.code_timeline(con, "A0006")
     assert timeline.select("episode", "version", "valid_from_release", "change_type",
-                           "long_description").rows() == [
+                           "long_description").fetchall() == [
         (1, 1, Q1, None, "The old meaning"),
         (2, 2, Q3, "reused", "A brand new meaning")]
     page = queries.code_page(con, "A0008", Q1)
-    assert page.select("release_id", "long_description").rows() == [(Q1, "Widget, small")]
-    assert queries.code_page(con, "A0008")["release_id"].to_list() == [Q4]
+    assert page.select("release_id", "long_description").fetchall() == [(Q1, "Widget, small")]
+    assert queries.code_page(con, "A0008").select("release_id").fetchall() == [(Q4,)]
     # A code gone from the latest release: its last page, in SQL as in the CLI.
-    assert queries.code_page(con, "A0004")["release_id"].to_list() == [Q1]
+    assert queries.code_page(con, "A0004").select("release_id").fetchall() == [(Q1,)]
     assert con.sql("SELECT release_id FROM hcpcs_code('A0003')").fetchall() == [(Q3,)]
 
 
@@ -456,3 +458,60 @@ def test_releases_published_with_padded_lists_read_as_written(tmp_path: Path) ->
                        "cross_references FROM codes").fetchall() == [
             (Q1, ["00"], ["9"], []), (Q2, ["00"], ["9"], [])]
         assert con.sql("SELECT count(*) FROM code_changes").fetchone() == (0,)
+
+
+def test_values_table_keeps_types_order_and_any_text(tmp_path: Path) -> None:
+    types = {"k": "VARCHAR", "d": "DATE", "n": "BIGINT", "b": "BOOLEAN", "j": "JSON"}
+    rows = [{"k": "O'Brien's; DROP TABLE t; --", "d": D(2020, 2, 29), "n": 2, "b": True,
+             "j": '{"a": [1, "x"]}'},
+            {"k": None, "d": None, "n": 1, "b": None, "j": None}]
+    with duckdb.connect(str(tmp_path / "t.duckdb")) as con:
+        execute_all(con, values_table("t", types, rows, "n"))
+        execute_all(con, values_table("empty", types, [], "n"))
+        assert con.sql("SELECT * FROM t").fetchall() == [
+            (None, None, 1, None, None),
+            ("O'Brien's; DROP TABLE t; --", D(2020, 2, 29), 2, True, '{"a": [1, "x"]}')]
+        assert con.sql("SELECT table_name, column_name, data_type FROM duckdb_columns() "
+                       "WHERE NOT internal ORDER BY table_name DESC, column_index").fetchall() == [
+            (table, c, t) for table in ("t", "empty") for c, t in types.items()]
+        assert con.sql("SELECT count(*) FROM empty").fetchone() == (0,)
+
+
+def test_execute_all_is_one_transaction(tmp_path: Path) -> None:
+    """All of the statements or none: a failure undoes the ones before it."""
+    db = str(tmp_path / "t.duckdb")
+    with duckdb.connect(db) as con, pytest.raises(duckdb.CatalogException, match="missing"):
+        execute_all(con, ["CREATE TABLE a (x INTEGER)", "INSERT INTO a VALUES (1)",
+                          "INSERT INTO missing VALUES (1)"])
+    with duckdb.connect(db) as con:
+        assert con.sql("SELECT table_name FROM duckdb_tables()").fetchall() == []
+        execute_all(con, ["CREATE TABLE a (x INTEGER)", "INSERT INTO a VALUES (1)"])
+        assert con.sql("SELECT * FROM a").fetchall() == [(1,)]
+
+
+def test_tables_of_the_published_files_are_read_from_each_release(tmp_path: Path) -> None:
+    """A release published before a table existed has no file, hence no rows in it; a table no
+    release has a file of is there, empty, with its columns; a damaged file is named."""
+    publish(tmp_path, Q1, codes_frame(R[Q1]), report={"A0001": "N"})
+    publish(tmp_path, Q2, codes_frame(R[Q2]), report={"A0011": "N", "A0002": "A"})
+    (DataDir(tmp_path).release(Q1) / "transactions.parquet").unlink()
+    for rid in (Q1, Q2):
+        (DataDir(tmp_path).release(rid) / "repairs.parquet").unlink()
+    history.rebuild(tmp_path)
+    with duckdb.connect(str(tmp_path / history.DB_NAME), read_only=True) as con:
+        assert con.sql("SELECT * FROM transactions").fetchall() == [
+            (Q2, "A0002", "A", "action A", 2), (Q2, "A0011", "N", "action N", 3)]
+        assert con.sql("SELECT count(*) FROM repairs").fetchone() == (0,)
+        assert con.sql("SELECT column_name, data_type FROM duckdb_columns() "
+                       "WHERE table_name = 'repairs' ORDER BY column_index").fetchall() == [
+            ("release_id", "VARCHAR"), ("code", "VARCHAR"), ("field", "VARCHAR"),
+            ("raw_value", "VARCHAR"), ("repaired_value", "VARCHAR"), ("evidence", "VARCHAR"),
+            ("found_value", "VARCHAR"), ("applied", "BOOLEAN")]
+    findings = DataDir(tmp_path).release(Q2) / "findings.parquet"
+    findings.write_bytes(findings.read_bytes()[:100])
+    with pytest.raises(DamagedFileError) as err:
+        history.rebuild(tmp_path)
+    assert str(err.value) == (
+        f"{DataDir(tmp_path).releases}: cannot be read (Invalid Input Error: No magic bytes "
+        f"found at end of file '{findings}'); `hcpcs doctor` checks every published file against "
+        f"its manifest, `{REPAIR}` quarantines what is damaged so the next run derives it again")

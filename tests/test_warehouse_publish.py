@@ -238,6 +238,31 @@ def test_kill_mid_publish_and_mid_rebuild_leaves_last_good_state(tmp_path: Path)
     assert [p.name for p in data.iterdir() if ".tmp-" in p.name] == []
 
 
+def _entries(path: Path) -> set[str]:
+    return {str(p.relative_to(path)) for p in path.rglob("*")}
+
+
+def test_a_rebuild_writes_only_its_outputs_even_when_killed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB reads the published Parquet itself and is given every other table as SQL: no
+    scratch file anywhere. Killed once every table is built, a rebuild leaves only its database
+    file aside (which the next one sweeps); done, it adds only the database and its Parquet."""
+    data = tmp_path / "data"
+    publish(data, "2019-Q1", codes_frame(ROWS))
+    published = _entries(data)
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    _run_and_kill(tmp_path, "database", "comment_all", f"history.rebuild(Path({str(data)!r}))")
+    left = _entries(data) - published  # the build's file (and its WAL, if any)
+    assert {name.split(".tmp-")[0] for name in left} == {f".{history.DB_NAME}"}
+    assert list(system_tmp.iterdir()) == []
+    history.rebuild(data)
+    assert _entries(data) - published == {
+        history.DB_NAME, "parquet/history", "parquet/history/code_history.parquet",
+        "parquet/changes", "parquet/changes/code_changes.parquet"}
+
+
 def test_second_publisher_gets_a_clear_lock_error(tmp_path: Path) -> None:
     marker = tmp_path / "holding"
     script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r})\n"

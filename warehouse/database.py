@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -23,13 +21,17 @@ from contracts.paths import DataDir
 from contracts.release import Manifest
 from warehouse.announcements import CLASSES
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS, VALUE_TYPES
-from warehouse.doctor import damaged, read_published
+from warehouse.doctor import damaged
 from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
 from warehouse.replacements import COLUMNS as REPLACEMENT_COLUMNS
+from warehouse.sql import literal
 from warehouse.validity import KNOWLEDGE_COLUMNS, VALID_FROM_BASES
 from warehouse.waivers import read_waivers
 
 ONE_DAY = dt.timedelta(days=1)
+
+#: A value of a table built from Python rows (see ``values_table``).
+Row = str | int | dt.date | None
 
 
 def quarter_start(year: int, quarter: int) -> dt.date:
@@ -71,7 +73,7 @@ RELEASE_COLUMNS: dict[str, str] = {
 }
 
 
-def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
+def _releases_rows(manifests: list[Manifest]) -> list[dict[str, Row]]:
     effective = effective_release_ids(manifests)
     latest = {release_key(r)[:2]: r for r in effective}
     # Each effective release is in force until the next one starts; the latest to its quarter's end.
@@ -102,20 +104,21 @@ def _releases_frame(manifests: list[Manifest]) -> pl.DataFrame:
             "vanished_count": m.counts.get("vanished", 0),
             "schema_version": m.schema_version, "pipeline_version": m.pipeline_version,
         })
-    schema = {c: pl.String() for c in RELEASE_COLUMNS} | {
-        "year": pl.Int32(), "quarter": pl.Int32(), "revision": pl.Int32(),
-        "release_order": pl.Int32(), "effective": pl.Boolean(), "history_seq": pl.Int32(),
-        "code_count": pl.Int64(), "procedure_count": pl.Int64(), "modifier_count": pl.Int64(),
-        "reject_count": pl.Int64(), "finding_count": pl.Int64(), "repair_count": pl.Int64(),
-        "difference_count": pl.Int64(), "vanished_count": pl.Int64(), "schema_version": pl.Int32(),
-    }
-    schema |= {"effective_from": pl.Date(), "effective_to": pl.Date(), "in_force_to": pl.Date()}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return rows
 
 
-def _validation_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame:
+#: Column -> SQL type of ``releases`` (VARCHAR unless named).
+RELEASE_TYPES: dict[str, str] = {c: "VARCHAR" for c in RELEASE_COLUMNS} | {
+    "year": "INTEGER", "quarter": "INTEGER", "revision": "INTEGER", "release_order": "INTEGER",
+    "effective": "BOOLEAN", "history_seq": "INTEGER", "schema_version": "INTEGER",
+    "effective_from": "DATE", "effective_to": "DATE", "in_force_to": "DATE",
+    **{c: "BIGINT" for c in RELEASE_COLUMNS if c.endswith("_count")},
+}
+
+
+def _validation_rows(data_dir: Path, manifests: list[Manifest]) -> list[dict[str, Row]]:
     """One row per entry of ``results`` in each validation.json (the whole document otherwise)."""
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Row]] = []
     for m in manifests:
         path = DataDir(data_dir).release(m.release_id) / "validation.json"
         try:
@@ -126,67 +129,76 @@ def _validation_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame
         for i, entry in enumerate(entries):
             rows.append({"release_id": m.release_id, "result_index": i,
                          "result": json.dumps(entry, sort_keys=True, default=str)})
-    return pl.DataFrame(
-        rows, schema={"release_id": pl.String(), "result_index": pl.Int32(), "result": pl.String()}
-    )
+    return rows
 
 
-def _release_tables(data_dir: Path, manifests: list[Manifest]) -> dict[str, pl.DataFrame]:
-    """Table -> every release's rows of it (``findings``, ``repairs``, ``reconciliation``), with
-    ``release_id`` first; a release published before a table existed has no rows in it."""
-    out = {}
-    for name, schema in EXTRA_TABLES.items():
-        frames = [read_published(path).select(pl.lit(m.release_id).alias("release_id"), pl.all())
-                  for m in manifests
-                  if (path := DataDir(data_dir).release(m.release_id) / name).exists()]
-        empty = pl.DataFrame(schema={"release_id": pl.String(), **schema})
-        out[name.removesuffix(".parquet")] = pl.concat([empty, *frames])
-    return out
-
-
-def _waivers_frame(data_dir: Path, manifests: list[Manifest]) -> pl.DataFrame:
+def _waiver_rows(data_dir: Path, manifests: list[Manifest]) -> list[dict[str, Row]]:
     published = {(m.release_id, m.raw_sha256) for m in manifests}
-    rows = [{**vars(w), "applied": (w.release_id, w.sha256) in published}
+    return [{**vars(w), "applied": (w.release_id, w.sha256) in published}
             for w in read_waivers(data_dir)]
-    return pl.DataFrame(rows, schema={**{c: pl.String() for c in WAIVER_COLUMNS},
-                                      "applied": pl.Boolean()}, orient="row")
 
 
-def literal(value: str | int | Sequence[str] | None) -> str:
-    """``value`` as a DuckDB literal (a sequence: a VARCHAR[] of its strings).
-
-    Queries inline their values instead of binding parameters: DuckDB's Python API imports
-    pandas to bind any parameter or to read any Python object (2 s on these machines, paid by
-    every ``hcpcs`` command that queries the database and by every rebuild).
-    """
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return "[" + ", ".join(literal(str(v)) for v in value) + "]::VARCHAR[]"
+def _value(value: Row) -> str:
+    """``value`` as a typed DuckDB literal (a date: a DATE)."""
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return literal(value)
 
 
-def _create_from(
-    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, order: str
-) -> None:
-    """CREATE TABLE from a Polars frame, in a fixed row order, through a Parquet file (see
-    ``literal`` for why DuckDB is not handed the frame: through Arrow, it imports pandas too).
+def _create(table: str, types: Mapping[str, str]) -> str:
+    """CREATE ``table``, empty, with its columns (column -> SQL type)."""
+    return f"CREATE TABLE {table} ({', '.join(f'{c} {t}' for c, t in types.items())})"
 
-    The file goes in the scratch folder of the data directory the database is built in, where
-    ``doctor.sweep`` removes what a killed rebuild leaves, not in /tmp where nothing would."""
-    (db,) = con.execute("SELECT path FROM duckdb_databases() "
-                        "WHERE database_name = current_database()").fetchall()[0]
-    scratch = DataDir(Path(db).parent).scratch
-    scratch.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix=f"{table}-") as tmp:
-        path = Path(tmp) / f"{table}.parquet"
-        frame.write_parquet(path)
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({literal(str(path))}) "
-                    f"ORDER BY {order}")
+
+def values_table(
+    table: str, types: Mapping[str, str], rows: Sequence[Mapping[str, Row]], order: str
+) -> list[str]:
+    """The statements that create ``table`` (column -> SQL type) holding ``rows`` in ``order``,
+    the values written out as literals: DuckDB is handed neither a Python object (through Arrow,
+    it imports pandas; see ``literal``) nor a file written for the purpose."""
+    if not rows:
+        return [_create(table, types)]
+    values = ",\n".join(f"({', '.join(_value(r[c]) for c in types)})" for r in rows)
+    return [_create(table, types), f"INSERT INTO {table} SELECT * FROM (VALUES {values}) "
+                                   f"AS v({', '.join(types)}) ORDER BY {order}"]
+
+
+def execute_all(con: duckdb.DuckDBPyConnection, statements: Sequence[str]) -> None:
+    """Run ``statements`` in one call and one transaction: one commit, not one per statement
+    (each commit writes and syncs the WAL; hundreds of COMMENT ONs cost 0.2 s so)."""
+    con.execute("BEGIN TRANSACTION;\n" + ";\n".join(statements) + ";\nCOMMIT")
+
+
+#: The release a published file belongs to, from its folder (``release=<id>/<file>``).
+_RELEASE_OF_FILE = "regexp_extract(filename, 'release=([^/]+)/[^/]+$', 1)"
+
+#: SQL types of the Polars types of the published tables besides codes (``EXTRA_TABLES``).
+_SQL_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN"}
+
+
+def _read_published(paths: Sequence[Path], columns: str) -> str:
+    """SELECT the release id and ``columns`` of the published files ``paths``, read by DuckDB
+    straight from the Parquet (rows in file order, files in the order given)."""
+    return (f"SELECT {_RELEASE_OF_FILE} AS release_id, {columns} "
+            f"FROM read_parquet({literal([str(p) for p in paths])}, filename = true)")
+
+
+def _release_tables(data_dir: Path, manifests: list[Manifest]) -> list[str]:
+    """``findings``, ``repairs``, ``reconciliation``, ``transactions``: every release's rows,
+    ``release_id`` first; a release published before a table existed has no rows in it."""
+    statements = []
+    for name, schema in EXTRA_TABLES.items():
+        table = name.removesuffix(".parquet")
+        types = {"release_id": "VARCHAR"} | {c: _SQL_TYPES[type(t)] for c, t in schema.items()}
+        statements.append(_create(table, types))
+        paths = [p for m in manifests if (p := DataDir(data_dir).release(m.release_id) / name)
+                 .exists()]
+        if paths:
+            keys = ", ".join(c for c in ("release_id", "code", "field", "line") if c in types)
+            statements.append(f"INSERT INTO {table} {_read_published(paths, ', '.join(schema))} "
+                              f"ORDER BY {keys}")
+    return statements
 
 
 def _as_written(column: str, padded: list[str]) -> str:
@@ -196,50 +208,43 @@ def _as_written(column: str, padded: list[str]) -> str:
         return column
     cut = f"{column}[1:coalesce(list_max(list_filter(range(1, len({column}) + 1), " \
           f"i -> {column}[i] IS NOT NULL)), 0)]"
-    return (f"CASE WHEN regexp_extract(filename, 'release=([^/]+)/', 1) IN "
-            f"({', '.join(literal(r) for r in padded)}) THEN {cut} ELSE {column} END AS {column}")
+    return (f"CASE WHEN {_RELEASE_OF_FILE} IN ({', '.join(literal(r) for r in padded)}) "
+            f"THEN {cut} ELSE {column} END AS {column}")
 
 
 def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Manifest]) -> None:
-    """``releases``, ``codes`` (every code of every release) and ``validation_results``."""
+    """``codes`` (every code of every release) and the other tables of the published files, read
+    by DuckDB; ``releases``, ``validation_results``, ``waivers`` and the reference tables."""
     ordered = sorted(manifests, key=lambda m: release_key(m.release_id))
-    _create_from(con, "releases", _releases_frame(ordered), "release_order")
     # Files in release order, rows in file order (DuckDB preserves insertion order for a plain
     # scan), so the table's order is deterministic without sorting 30 wide columns.
-    paths = [str(DataDir(data_dir).release(m.release_id) / "codes.parquet") for m in ordered]
+    paths = [DataDir(data_dir).release(m.release_id) / "codes.parquet" for m in ordered]
     padded = [m.release_id for m in ordered if m.schema_version < 2]
     columns = ", ".join(_as_written(c, padded) if isinstance(t, pl.List) and c in FIELDS
                         else f'"{c}"' for c, t in CODES_SCHEMA.items())
     try:
-        con.execute(
-            f"""CREATE TABLE codes AS
-            SELECT regexp_extract(filename, 'release=([^/]+)/codes\\.parquet$', 1) AS release_id,
-                   {columns}
-            FROM read_parquet({literal(paths)}, filename = true)"""
-        )
+        execute_all(con, [f"CREATE TABLE codes AS {_read_published(paths, columns)}",
+                          *_release_tables(data_dir, ordered)])
     except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # its text names the file
         raise damaged(DataDir(data_dir).releases, exc) from None
-    validation = _validation_frame(data_dir, manifests).with_columns(
-        pl.col("result").cast(pl.String)
-    )
-    _create_from(con, "validation_results", validation, "release_id, result_index")
-    con.execute("ALTER TABLE validation_results ALTER result TYPE JSON")
-    for table, frame in _release_tables(data_dir, ordered).items():
-        keys = [c for c in ("release_id", "code", "field", "line") if c in frame.columns]
-        _create_from(con, table, frame, ", ".join(keys))
-    _create_from(con, "waivers", _waivers_frame(data_dir, ordered), "accepted_at")
-    change_types = pl.DataFrame(
-        {"change_type": list(CHANGE_TYPE_DESCRIPTIONS),
-         "description": list(CHANGE_TYPE_DESCRIPTIONS.values()),
-         "expected_action_codes": [EXPECTED_ACTIONS.get(t) for t in CHANGE_TYPE_DESCRIPTIONS]}
-    )
-    _create_from(con, "change_types", change_types, "change_type")
-    reasons = pl.DataFrame({"reason": list(CLASSES),
-                            "meaning": [m for _, m in CLASSES.values()],
-                            "position": range(1, len(CLASSES) + 1)},
-                           schema={"reason": pl.String(), "meaning": pl.String(),
-                                   "position": pl.Int32()})
-    _create_from(con, "reconciliation_reasons", reasons, "position")
+    change_types = [{"change_type": t, "description": text,
+                     "expected_action_codes": EXPECTED_ACTIONS.get(t)}
+                    for t, text in CHANGE_TYPE_DESCRIPTIONS.items()]
+    reasons = [{"reason": r, "meaning": meaning, "position": i}
+               for i, (r, (_, meaning)) in enumerate(CLASSES.items(), 1)]
+    execute_all(con, [
+        *values_table("releases", RELEASE_TYPES, _releases_rows(ordered), "release_order"),
+        *values_table("validation_results", {"release_id": "VARCHAR", "result_index": "INTEGER",
+                                             "result": "JSON"},
+                      _validation_rows(data_dir, manifests), "release_id, result_index"),
+        *values_table("waivers", {c: "VARCHAR" for c in WAIVER_COLUMNS} | {"applied": "BOOLEAN"},
+                      _waiver_rows(data_dir, ordered), "accepted_at"),
+        *values_table("change_types", {"change_type": "VARCHAR", "description": "VARCHAR",
+                                       "expected_action_codes": "VARCHAR"},
+                      change_types, "change_type"),
+        *values_table("reconciliation_reasons", {"reason": "VARCHAR", "meaning": "VARCHAR",
+                                                 "position": "INTEGER"}, reasons, "position"),
+    ])
 
 
 def lookup_table(name: str) -> str:
@@ -248,18 +253,18 @@ def lookup_table(name: str) -> str:
 
 def create_lookups(con: duckdb.DuckDBPyConnection) -> None:
     """One table (code, meaning) per code domain, commented with the domain's description."""
+    statements = []
     for name, domain in sorted(DOMAINS.items()):
-        frame = pl.DataFrame(
-            {"code": list(domain.values), "meaning": list(domain.values.values())},
-            schema={"code": pl.String(), "meaning": pl.String()},
-        )
         table = lookup_table(name)
-        _create_from(con, table, frame, "code")
+        rows = [{"code": c, "meaning": m} for c, m in domain.values.items()]
+        statements += values_table(table, {"code": "VARCHAR", "meaning": "VARCHAR"}, rows, "code")
         decodes = ", ".join(domain_columns(name)) or "the record id (the codes' kind)"
         text = f"{domain.description} Decodes: {decodes}. Source: {domain.source}"
-        con.execute(f"COMMENT ON TABLE {table} IS {literal(text)}")
-        con.execute(f"COMMENT ON COLUMN {table}.code IS 'The code as it appears in the file.'")
-        con.execute(f"COMMENT ON COLUMN {table}.meaning IS 'What CMS says the code means.'")
+        statements += [
+            f"COMMENT ON TABLE {table} IS {literal(text)}",
+            f"COMMENT ON COLUMN {table}.code IS 'The code as it appears in the file.'",
+            f"COMMENT ON COLUMN {table}.meaning IS 'What CMS says the code means.'"]
+    execute_all(con, statements)
 
 
 def domain_map(name: str) -> str:
@@ -283,15 +288,16 @@ def decoded_columns() -> tuple[list[str], list[str]]:
     return items, joins
 
 
-def comment_columns(
-    con: duckdb.DuckDBPyConnection, table: str, comments: Mapping[str, str]
-) -> None:
-    existing = {r[0] for r in con.execute(
-        f"SELECT column_name FROM duckdb_columns() WHERE table_name = {literal(table)}"
-    ).fetchall()}
-    for col, text in comments.items():
-        if col in existing:
-            con.execute(f'COMMENT ON COLUMN {table}."{col}" IS {literal(text)}')
+def columns_of(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Table or view -> the columns it has (one query for all of them)."""
+    return {table: set(columns) for table, columns in con.execute(
+        "SELECT table_name, list(column_name) FROM duckdb_columns() GROUP BY ALL").fetchall()}
+
+
+def comment_columns(table: str, comments: Mapping[str, str], existing: set[str]) -> list[str]:
+    """COMMENT ON each column of ``comments`` that ``table`` has (``existing``: its columns)."""
+    return [f'COMMENT ON COLUMN {table}."{col}" IS {literal(text)}'
+            for col, text in comments.items() if col in existing]
 
 
 TABLE_COMMENTS: dict[str, str] = {
@@ -460,10 +466,11 @@ def _column_comments() -> dict[str, dict[str, str]]:
 
 def comment_all(con: duckdb.DuckDBPyConnection) -> None:
     """COMMENT ON every table we own and its columns (views: ``warehouse.views``)."""
-    for table, text in TABLE_COMMENTS.items():
-        con.execute(f"COMMENT ON TABLE {table} IS {literal(text)}")
-    for table, comments in _column_comments().items():
-        comment_columns(con, table, comments)
+    existing = columns_of(con)
+    execute_all(con, [
+        *(f"COMMENT ON TABLE {table} IS {literal(text)}" for table, text in TABLE_COMMENTS.items()),
+        *(statement for table, comments in _column_comments().items()
+          for statement in comment_columns(table, comments, existing[table]))])
 
 
 def schema_markdown() -> str:

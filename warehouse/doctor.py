@@ -9,7 +9,7 @@ published, so the next run derives it again from the raw store, whose file (the 
 removes the leftovers, and the raw store's interrupted downloads.
 
 What counts as a leftover: an aside folder of a publish (``.release=<id>.tmp-*``), a rebuild's
-database (``.hcpcs.duckdb.tmp-*``) and its scratch files (``.tmp/``) are only made under the publish
+database (``.hcpcs.duckdb.tmp-*``) and scratch files (``.tmp/``) are only made under the publish
 lock, so while the caller holds it they belong to a dead process; so are the raw store's and the
 release folders' atomic-write aside files (``.<name>.<random>.tmp``). Elsewhere such a file may be
 written without the lock (run reports, waivers), so it counts only once it is older than

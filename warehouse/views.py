@@ -14,11 +14,13 @@ from warehouse.changes import EVENTS
 from warehouse.database import (
     CHANGE_COLUMNS,
     codes_columns,
+    columns_of,
     comment_columns,
     decoded_columns,
     domain_map,
-    literal,
+    execute_all,
 )
+from warehouse.sql import literal
 from warehouse.validity import MACROS as VALIDITY_MACROS
 
 
@@ -255,15 +257,23 @@ MACROS: dict[str, tuple[str, str]] = {
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Every view and macro, with its comment and its columns' comments."""
-    for view in views():
-        con.execute(f"CREATE VIEW {view.name} AS {view.sql}")
-        con.execute(f"COMMENT ON VIEW {view.name} IS {literal(view.comment)}")
-        comment_columns(con, view.name, view.columns)
-    for name, (body, comment) in MACROS.items():
-        con.execute(f"CREATE MACRO {name}{body}")
-        kind = "MACRO TABLE" if body.split("\n")[0].endswith("AS TABLE") else "MACRO"
-        con.execute(f"COMMENT ON {kind} {name} IS {literal(comment)}")
+    """Every view and macro, with its comment and its columns' comments (each set in one
+    transaction: see ``execute_all``)."""
+    declared = views()
+    execute_all(con, [*(f"CREATE VIEW {view.name} AS {view.sql}" for view in declared),
+                      *(f"CREATE MACRO {name}{body}" for name, (body, _) in MACROS.items())])
+    existing = columns_of(con)
+    execute_all(con, [
+        *(statement for view in declared for statement in (
+            f"COMMENT ON VIEW {view.name} IS {literal(view.comment)}",
+            *comment_columns(view.name, view.columns, existing[view.name]))),
+        *(f"COMMENT ON {'MACRO TABLE' if _is_table(body) else 'MACRO'} {name} "
+          f"IS {literal(comment)}" for name, (body, comment) in MACROS.items())])
+
+
+def _is_table(body: str) -> bool:
+    """The macro returns a table (``(params) AS TABLE ...``)."""
+    return body.split("\n")[0].endswith("AS TABLE")
 
 
 

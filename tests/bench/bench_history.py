@@ -4,6 +4,14 @@ Each release drops the 10 oldest codes (terminated the release before), adds 10 
 revises about 1% of long descriptions (a fifth of them silently, under action N).
 Run with ``make bench``; prints the rebuild time, the database size, and how long an analyst's
 first question takes on it (open the file, query, close).
+
+To see where a rebuild's time goes, profile one on a data directory (e.g. one ``hcpcs run`` of
+the real releases filled; it is rebuilt in place, from the same releases):
+
+    .venv/bin/python -m pyinstrument -c "from pathlib import Path; \\
+        from warehouse.history import rebuild; rebuild(Path('DATA_DIR'))"
+
+and its peak memory with ``/usr/bin/time -v`` in front of ``.venv/bin/python -c "..."``.
 """
 
 from __future__ import annotations
