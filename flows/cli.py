@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from contracts.settings import Settings, apply_offline_env
+from contracts.settings import ALLOCATOR_ENV, Settings, apply_offline_env
 from sources.registry import sources_help
 
 if TYPE_CHECKING:
@@ -656,4 +656,6 @@ def serve(
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    for name, value in ALLOCATOR_ENV.items():  # before pyarrow or Polars loads
+        os.environ.setdefault(name, value)
     app()

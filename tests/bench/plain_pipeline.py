@@ -4,8 +4,10 @@
 
 For each release file in SOURCE_DIR, in release order: read it and parse it with the project's
 parser; apply the gate's rules (``expectations.suite.all_checks``) directly in Polars, on the
-frames the gate builds (``expectations.gate.batch_frames``), one ``select`` per batch; write its
-codes to Parquet unless a release-level error refuses it. Then load every release into a DuckDB
+frames the gate builds (``expectations.gate.batch_frames``), one ``select`` per batch; unless a
+release-level error refuses it, write its codes to Parquet, and, as ``hcpcs run`` does with a
+ZIP, its differences from CMS's workbook in the same ZIP (``transforms.reconcile``) and its
+transaction report (``transforms.transaction_report``). Then load every release into a DuckDB
 file (a table per release) and compute versions and field-level changes in SQL. Prints codes per
 release, failures per rule, versions and changes. ``tests/bench/bench_pipeline.py`` times it
 against ``hcpcs run`` (issue 14).
@@ -27,8 +29,10 @@ from contracts.release import release_from_name, release_sort_key
 from contracts.settings import GateSettings
 from expectations.gate import batch_frames, is_revision
 from expectations.suite import Check, all_checks
-from sources.archive import read_release_file
+from sources.archive import read_cross_check, read_release_file, read_report_member
 from transforms import parse_member
+from transforms.reconcile import reconcile
+from transforms.transaction_report import parse_transaction_report_file
 
 #: GX expectation -> the Polars expression of a failing value (on the rows the check looks at).
 FAILS: dict[str, Callable[[pl.Expr, Mapping[str, Any]], pl.Expr]] = {
@@ -158,6 +162,15 @@ def main(source: Path, out: Path) -> int:
             published[rid] = out / f"{rid}.parquet"
             parsed.codes.write_parquet(published[rid])
             previous, previous_id = parsed.codes, rid
+            if workbook := read_cross_check(path):
+                differences = reconcile(parsed.codes,
+                                        parse_member(workbook.name, workbook.data).codes)
+                differences.write_parquet(out / f"{rid}.reconciliation.parquet")
+                print(f"  {differences.height:,} TXT/xlsx differences")
+            if report := read_report_member(path):
+                actions = parse_transaction_report_file(report.name, report.data)
+                actions.write_parquet(out / f"{rid}.transactions.parquet")
+                print(f"  {actions.height:,} transaction report lines")
     if not published:
         print(f"{source}: no release published", file=sys.stderr)
         return 1
