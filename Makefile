@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: venv run test bench docs lint clean
+.PHONY: venv run test bench profile docs lint clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,17 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/bench -m bench
+
+# Where the time of a run goes (pyinstrument): the real 2016, 2017 and 2019 releases, copied to a
+# temporary folder (never into the repo), into a new data dir. The text profile goes to stdout.
+CMS := ../shared/cms
+PROFILED := $(CMS)/2016-annual/HCPC2016_CONTR_ANWEB.txt \
+	$(CMS)/2017-annual/2017-Alpha-Numeric-HCPCS-File.zip $(CMS)/2019-annual/2019-Alpha-Numeric-HCPCS-File.zip
+profile: $(STAMP)
+	@tmp=$$(mktemp -d) && mkdir $$tmp/source && cp $(PROFILED) $$tmp/source/ && \
+	$(BIN)/python -m pyinstrument -r text -o $$tmp/profile.txt $(BIN)/hcpcs run -q \
+		--source $$tmp/source --data-dir $$tmp/data >/dev/null; \
+	status=$$?; cat $$tmp/profile.txt; rm -rf $$tmp; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

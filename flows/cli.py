@@ -39,6 +39,8 @@ DATA_DIR = typer.Option(
     help="Data directory: raw ZIPs, Parquet releases, hcpcs.duckdb, reports.",
 )
 JSON = typer.Option(False, "--json", help="Print JSON on stdout instead of text (for scripts).")
+VERBOSE = typer.Option(False, "--verbose", "-v",
+                       help="Show the run's log lines on stderr (and tracebacks of failures).")
 EXAMPLE_QUERIES = """\
 Next: hcpcs status | hcpcs code {code} | hcpcs diff {first} {last}{data}
 Query the database (read-only) from Python, e.g.
@@ -241,7 +243,7 @@ def run(
     source: str = typer.Option("demo", "--source", "-s", help=f"Where from: {sources_help()}."),
     data_dir: Path = DATA_DIR,
     as_json: bool = JSON,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
+    verbose: bool = VERBOSE,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Fetch what is new at SOURCE, validate and publish it, rebuild history (the refresh flow).
@@ -263,7 +265,7 @@ def backfill(
     last: str | None = typer.Option(None, help="Last release to load, e.g. 2024-Q4."),
     data_dir: Path = DATA_DIR,
     as_json: bool = JSON,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
+    verbose: bool = VERBOSE,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Load every release of a catalog (in any order), then rebuild history from all of them.
@@ -586,7 +588,7 @@ def doctor(
         "quarantined releases again from the raw store (then rebuild the database)."),
     data_dir: Path = DATA_DIR,
     as_json: bool = JSON,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
+    verbose: bool = VERBOSE,
 ) -> None:
     """Check the data directory against its own records, and heal it with --repair.
 
