@@ -7,6 +7,7 @@ Heavy libraries (Polars, DuckDB, Prefect, Great Expectations) are imported insid
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -229,8 +230,6 @@ def _run_flow(
 
 def _log_to_stderr() -> None:
     """--verbose: the run's log lines on stderr (Prefect shows its own when tracked)."""
-    import logging
-
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("hcpcs")
@@ -643,7 +642,8 @@ def serve(
     for this process and stopped with it; point PREFECT_API_URL at a `prefect server start` to
     see runs and artifacts in its UI.
     """
-    _offline_prefect(True)  # Prefect's console handler shows the runs' log lines
+    _offline_prefect(True)  # Prefect's console handler shows the runs' log lines, and ours:
+    logging.getLogger("hcpcs").setLevel(logging.INFO)
     from flows.server import ServerError, ensure_api
     from flows.summary import EXIT_FAILED
 

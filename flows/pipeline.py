@@ -1,9 +1,9 @@
 """The body of both flows, ``refresh`` and ``backfill`` (``run_pipeline``), and how it runs.
 
-The same body runs two ways (``Runtime``): **local**, each step a plain call, when no Prefect API
-is configured (``hcpcs run`` on a laptop: nothing to start, nothing to record a run in), or
-**tracked**, each step a Prefect task of a flow run (``flows.refresh``: with ``PREFECT_API_URL``,
-under ``hcpcs serve``, in tests with Prefect's harness). The phases:
+The same body runs two ways (``flows.runtime``): **local**, each step a plain call, when no
+Prefect API is configured (``hcpcs run`` on a laptop: nothing to start, nothing to record a run
+in), or **tracked**, each step a Prefect task of a flow run (``flows.refresh``: with
+``PREFECT_API_URL``, under ``hcpcs serve``, from Python). The phases:
 
 0. check the data directory against its manifests (``warehouse.doctor``): quarantine what is
    damaged and derive it again from the raw store, sweep what killed runs left behind;
@@ -12,27 +12,24 @@ under ``hcpcs serve``, in tests with Prefect's harness). The phases:
 2. in release order, for each release file not already published (same sha256) nor superseded
    by a newer published revision of its quarter (``warehouse.identity``), under an id no other
    published file uses: parse -> skip if the same content is published (a duplicate) ->
-   validate (with the operators' waivers) -> repair -> reconcile -> read CMS's transaction
-   report (one that cannot be read is a warning, never a failure) -> publish; a release
+   validate (with the operators' waivers; the TXT/xlsx reconciliation and CMS's transaction
+   report are read beside it, on another thread) -> repair -> publish (a report that cannot be
+   read is a warning, never a failure); a release
    refused by a release-level rule, or that fails any step, is reported and never published, and
    the releases after it still go on (validation compares with what *is* published);
-3. rebuild history once, if anything was published (``backfill`` always rebuilds).
+3. rebuild history once, if anything was published (``backfill`` always rebuilds), while the GX
+   Data Docs of the releases published are rendered beside it.
 
-Then ``data/reports/runs/*.json``, a log summary and (tracked) a markdown artifact; GX Data Docs
-of the releases published.
+Then ``data/reports/runs/*.json``, a log summary and (tracked) a markdown artifact.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import duckdb
@@ -42,6 +39,7 @@ from contracts.settings import Settings
 from contracts.validation import ExpectationOutcome, GateResult
 from flows import steps
 from flows.progress import reporter
+from flows.runtime import LocalRuntime, Outcome, Runtime, settle
 from flows.summary import ReleaseOutcome, RunSummary
 from sources.fetch import UnreachableError
 from transforms.fixed_width import ParseResult
@@ -50,63 +48,6 @@ from warehouse import publish as pub
 from warehouse.history import database_is_current
 from warehouse.lock import publish_lock
 from warehouse.queries import changes_by_type
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-logging.getLogger("hcpcs").addHandler(logging.NullHandler())  # silent unless --verbose
-
-
-class Outcome(Protocol):
-    """A step started with ``Runtime.submit``: ``result()`` waits for it, raising its error."""
-
-    def result(self) -> Any: ...
-
-
-class Runtime(Protocol):
-    """How the pipeline's steps run, where its log lines go and where its report is kept."""
-
-    log: logging.Logger | logging.LoggerAdapter
-    run_id: str
-
-    def call(self, step: F) -> F:
-        """``step`` (one of ``flows.steps.STEPS``) as this runtime runs it."""
-        ...
-
-    def submit(self, step: Callable[..., Any], *args: Any) -> Outcome:
-        """Start ``step`` beside the work that follows (on another thread): for a step of Polars,
-        Rust or DuckDB code, which leaves the interpreter to the step that holds it."""
-        ...
-
-    def report(self, summary: RunSummary) -> None:
-        """Keep the run's summary where this runtime's users look (beside the run report)."""
-        ...
-
-
-@dataclass
-class LocalRuntime:
-    """Steps as plain calls in this process (submitted ones on ``pool``'s threads); log lines to
-    the ``hcpcs`` logger (shown with ``--verbose``); the run report is the whole record."""
-
-    pool: ThreadPoolExecutor
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("hcpcs.run"))
-    run_id: str = ""
-
-    def call(self, step: F) -> F:
-        return step
-
-    def submit(self, step: Callable[..., Any], *args: Any) -> Outcome:
-        return self.pool.submit(step, *args)
-
-    def report(self, summary: RunSummary) -> None:
-        pass
-
-
-def settle(*started: Outcome) -> None:
-    """Wait for steps whose results are no longer wanted (a refused release's cross-check): a
-    step still running must not outlive its release, nor its error go unread."""
-    for outcome in started:
-        with suppress(Exception):
-            outcome.result()
 
 
 def _error_text(exc: BaseException) -> str:

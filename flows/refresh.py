@@ -18,7 +18,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from contracts.settings import Settings
-from flows.pipeline import F, Outcome, release_span, run_pipeline
+from flows.pipeline import release_span, run_pipeline
+from flows.runtime import F, Outcome
 from flows.steps import STEPS
 from flows.summary import RunSummary
 

@@ -94,8 +94,10 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory):
 def tracked(prefect_api: str, monkeypatch: pytest.MonkeyPatch):
     """``PREFECT_API_URL`` set, for the command line (a tracked run) and for Prefect's client in
     this process (to read the runs back)."""
+    from prefect.logging.handlers import APILogHandler
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
         yield prefect_api
+        APILogHandler().flush()  # the runs' log lines, sent while that server still runs

@@ -211,6 +211,8 @@ def test_corrupt_releases_among_good_ones(tmp_path: Path) -> None:
         ("2024-Q1",), ("2024-Q2",)]
     assert query(data_dir, "SELECT release_id, code FROM code_flags WHERE has_findings") == [
         ("2024-Q2", "E0130")]
+    docs = (data_dir / "reports" / "data_docs" / "index.html").read_text()
+    assert "2024-Q1" in docs and "2024-Q2" in docs and "2024-Q3" not in docs  # published only
     # the same run again: the refused release is parsed and validated again, and refused again
     code, again = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
     assert code == EXIT_FAILED
