@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from contracts.settings import ALLOCATOR_ENV
 from flows.server import configured_api
 from flows.summary import EXIT_PUBLISHED
 from sources.demo import DEMO_QUARTERS
@@ -96,12 +95,14 @@ def test_serve_runs_due_flow_runs_in_its_own_process(tmp_path: Path, tracked: st
 
 
 def test_the_command_gives_freed_memory_back() -> None:
-    """The entry point sets the allocators before pyarrow loads: pyarrow's pool is the system
-    allocator (mimalloc kept 15-25 MiB per release for reuse that never came)."""
+    """The entry point sets the allocators before pyarrow loads, whatever the parent passed on:
+    pyarrow's pool is the system allocator (mimalloc kept 15-25 MiB per release for reuse that
+    never came)."""
     script = ("import sys\nfrom flows import cli\nsys.argv = ['hcpcs', '--help']\n"
               "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
               "import pyarrow\nprint(pyarrow.default_memory_pool().backend_name, file=sys.stderr)")
-    env = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}
+    env = {**os.environ, "_RJEM_MALLOC_CONF": "dirty_decay_ms:500",  # a parent's (Polars sets it)
+           "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.stderr.strip().splitlines()[-1] == "system", done.stderr
