@@ -84,6 +84,12 @@ def kill_when(data_dir: Path, ready: Callable[[], bool], timeout: float = 240) -
     started = children(proc.pid)
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
+    return survivors(started)
+
+
+def survivors(started: list[int]) -> list[int]:
+    """Those of ``started`` still alive 15 s after their parent was killed (killed now, so a
+    failure leaves none behind)."""
     end = time.monotonic() + 15
     while any(alive(p) for p in started) and time.monotonic() < end:
         time.sleep(0.1)
@@ -146,13 +152,7 @@ def test_kill_9_of_serve_leaves_no_server(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
-    end = time.monotonic() + 15
-    while any(alive(p) for p in started) and time.monotonic() < end:
-        time.sleep(0.1)
-    left = [p for p in started if alive(p)]
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert left == []
+    assert survivors(started) == []
 
 
 def test_no_network_is_one_line_and_quick(tmp_path: Path) -> None:
