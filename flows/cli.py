@@ -654,7 +654,8 @@ def serve(
     from flows.deploy import refresh_deployment, serve_forever
 
     serve_forever(refresh_deployment(name=name, cron=cron, source=_usable_source(source),
-                                     data_dir=data_dir.resolve()))
+                                     data_dir=data_dir.resolve()),
+                  say=lambda line: typer.echo(line, err=True))
 
 
 def main() -> None:  # pragma: no cover - console entry point

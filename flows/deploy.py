@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,14 @@ def _heartbeats() -> dict[Any, Any]:
     return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
 
 
-def serve_forever(deployment: Any, poll_seconds: float = 10.0) -> None:
-    """Register the deployment and run its scheduled flow runs here until interrupted; its
-    schedule is paused on the way out (as Prefect's ``serve`` does), so runs do not pile up."""
+def serve_forever(deployment: Any, say: Callable[[str], None], poll_seconds: float = 10.0) -> None:
+    """Register the deployment, ``say`` so, and run its scheduled flow runs here until
+    interrupted; its schedule is paused on the way out (as Prefect's ``serve`` does), so runs do
+    not pile up."""
     from prefect.client.orchestration import get_client
 
     deployment_id = deployment.apply()
-    log.info("serving deployment %s (%s); Ctrl-C stops", deployment.name, deployment_id)
+    say(f"serving deployment {deployment.name} ({deployment_id}); Ctrl-C stops")
     with get_client(sync_client=True) as client:
         try:
             while True:

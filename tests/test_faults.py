@@ -60,9 +60,11 @@ def alive(pid: int) -> bool:
 
 
 def own_env(**extra: str) -> dict[str, str]:
-    """This environment, without the Prefect server this test process may have started: the
-    command starts (and must end) its own, as on an operator's machine."""
-    return {k: v for k, v in {**os.environ, **extra}.items() if k != "PREFECT_API_URL"}
+    """This environment as on an operator's machine: without the Prefect server this test process
+    may have started (the command starts, and must end, its own), nor the console log level the
+    command line set in this process when tests ran it in-process."""
+    dropped = {"PREFECT_API_URL", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"}
+    return {k: v for k, v in {**os.environ, **extra}.items() if k not in dropped}
 
 
 def hcpcs_process(*args: str, env: dict[str, str] | None = None,
