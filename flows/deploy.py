@@ -46,11 +46,9 @@ def run_due(client: Any, deployment_id: UUID) -> list[UUID]:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.responses import SetStateStatus
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.flow_engine import run_flow
     from prefect.settings import temporary_settings
-    from prefect.states import Pending
 
     due = client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
@@ -63,13 +61,22 @@ def run_due(client: Any, deployment_id: UUID) -> list[UUID]:
     )
     ran = []
     for flow_run in due:
-        if client.set_flow_run_state(flow_run.id, Pending()).status != SetStateStatus.ACCEPT:
+        if not claim(client, flow_run.id):
             continue  # claimed by another process serving the same deployment
         log.info("running %s (%s)", flow_run.name, flow_run.id)
         with temporary_settings(updates=_heartbeats()):
             run_flow(refresh, flow_run=flow_run, return_type="state")
         ran.append(flow_run.id)
     return ran
+
+
+def claim(client: Any, flow_run_id: UUID) -> bool:
+    """Move a scheduled run to Pending, as Prefect's runner does before running it; False when
+    the server refuses (another process got there first), so no run is run twice."""
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Pending
+
+    return client.set_flow_run_state(flow_run_id, Pending()).status == SetStateStatus.ACCEPT
 
 
 def _heartbeats() -> dict[Any, Any]:

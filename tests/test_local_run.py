@@ -94,6 +94,22 @@ def test_serve_runs_due_flow_runs_in_its_own_process(tmp_path: Path, tracked: st
     assert query(data_dir, "SELECT count(*) FROM releases") == [(len(DEMO_QUARTERS),)]
 
 
+def test_a_run_is_claimed_once(tmp_path: Path, tracked: str) -> None:
+    """Two processes serving one deployment: the first claim of a scheduled run wins, the
+    second is refused by the server, so the run is run once."""
+    from prefect.client.orchestration import get_client
+
+    from flows.deploy import claim, refresh_deployment
+
+    deployment_id = refresh_deployment(name="test-claim", cron="0 6 * * 1", source="demo",
+                                       data_dir=tmp_path / "data").apply()
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(deployment_id)
+        assert claim(client, run.id) is True
+        assert client.read_flow_run(run.id).state.name == "Pending"
+        assert claim(client, run.id) is False
+
+
 def test_the_command_gives_freed_memory_back() -> None:
     """The entry point sets the allocators before pyarrow loads, whatever the parent passed on:
     pyarrow's pool is the system allocator (mimalloc kept 15-25 MiB per release for reuse that
