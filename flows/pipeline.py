@@ -271,15 +271,18 @@ def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path
     return summary
 
 
-def release_span(first: str | None, last: str | None) -> tuple[str, str] | None:
-    """``backfill``'s ``first``..``last`` as the bounds ``run_pipeline`` filters on."""
-    return (first or "1900-Q1", last or "9999-Q4") if first or last else None
+def run_named(rt: Runtime, flow_name: str, source: str | None, data_dir: Path,
+              settings: Settings | None = None, first: str | None = None,
+              last: str | None = None) -> RunSummary:
+    """The flow ``flow_name`` run by ``rt``: ``refresh`` rebuilds history when it published
+    something (or the database lags); ``backfill`` always rebuilds, over its ``first``..``last``."""
+    span = (first or "1900-Q1", last or "9999-Q4") if first or last else None
+    return run_pipeline(rt, flow_name, source, data_dir, always_rebuild=flow_name == "backfill",
+                        settings=settings, releases=span)
 
 
 def run_local(flow_name: str, data_dir: Path, settings: Settings, source: str | None,
               first: str | None = None, last: str | None = None) -> RunSummary:
     """``refresh`` or ``backfill`` run locally: the flows' own body, each step a plain call."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="hcpcs-step") as pool:
-        return run_pipeline(LocalRuntime(pool), flow_name, source, data_dir,
-                            always_rebuild=flow_name == "backfill", settings=settings,
-                            releases=release_span(first, last))
+        return run_named(LocalRuntime(pool), flow_name, source, data_dir, settings, first, last)

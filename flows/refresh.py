@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from contracts.settings import Settings
-from flows.pipeline import release_span, run_pipeline
+from flows.pipeline import run_named
 from flows.runtime import F, Outcome
 from flows.steps import STEPS
 from flows.summary import RunSummary
@@ -58,8 +58,8 @@ def refresh(source: str | None = "demo", data_dir: str = "data",
     fetches nothing: it heals the data directory (quarantined releases derived again from the raw
     store) and rebuilds what that needs.
     """
-    return run_pipeline(TrackedRuntime("refresh"), "refresh", source, Path(data_dir),
-                        always_rebuild=False, settings=settings).to_dict()
+    return run_named(TrackedRuntime("refresh"), "refresh", source, Path(data_dir),
+                     settings).to_dict()
 
 
 @flow(name="hcpcs-backfill", log_prints=True)
@@ -69,6 +69,5 @@ def backfill(source: str = "cms", data_dir: str = "data", first: str | None = No
 
     Loading releases in any order gives the same database: history is rebuilt from all of them.
     """
-    return run_pipeline(TrackedRuntime("backfill"), "backfill", source, Path(data_dir),
-                        always_rebuild=True, settings=settings,
-                        releases=release_span(first, last)).to_dict()
+    return run_named(TrackedRuntime("backfill"), "backfill", source, Path(data_dir), settings,
+                     first, last).to_dict()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 
@@ -25,6 +24,7 @@ from contracts.release import ReleaseFile
 from contracts.settings import FetchSettings, GateSettings
 from contracts.validation import GateResult
 from flows.progress import reporter
+from flows.runtime import F
 from sources.archive import read_cross_check, read_release_file
 from sources.fetch import fetch
 from sources.rawstore import RawStore
@@ -41,8 +41,6 @@ from warehouse import publish as published
 from warehouse.doctor import Healing, heal
 from warehouse.history import RebuildSummary, rebuild
 from warehouse.waivers import read_waivers
-
-F = TypeVar("F", bound=Callable)
 
 #: Every step -> (its task name, the name of each of its runs, from its parameters).
 STEPS: dict[Callable, tuple[str, str]] = {}

@@ -138,13 +138,6 @@ def _waiver_rows(data_dir: Path, manifests: list[Manifest]) -> list[dict[str, Ro
             for w in read_waivers(data_dir)]
 
 
-def _value(value: Row) -> str:
-    """``value`` as a typed DuckDB literal (a date: a DATE)."""
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    return literal(value)
-
-
 def _create(table: str, types: Mapping[str, str]) -> str:
     """CREATE ``table``, empty, with its columns (column -> SQL type)."""
     return f"CREATE TABLE {table} ({', '.join(f'{c} {t}' for c, t in types.items())})"
@@ -158,7 +151,7 @@ def values_table(
     it imports pandas; see ``literal``) nor a file written for the purpose."""
     if not rows:
         return [_create(table, types)]
-    values = ",\n".join(f"({', '.join(_value(r[c]) for c in types)})" for r in rows)
+    values = ",\n".join(f"({', '.join(literal(r[c]) for c in types)})" for r in rows)
     return [_create(table, types), f"INSERT INTO {table} SELECT * FROM (VALUES {values}) "
                                    f"AS v({', '.join(types)}) ORDER BY {order}"]
 
