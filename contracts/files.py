@@ -17,6 +17,7 @@ from contracts.errors import TerminalError
 
 if TYPE_CHECKING:
     import polars as pl
+    import pyarrow as pa
 
 _UMASK_LOCK = threading.Lock()
 
@@ -61,13 +62,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Parquet with fixed settings (zstd level 3, statistics) so equal input gives equal bytes."""
+def write_parquet(frame: pl.DataFrame | pa.Table, path: Path) -> None:
+    """Parquet with fixed settings (zstd level 3, statistics) so equal input gives equal bytes.
+
+    A Polars frame is written by Polars; an Arrow table by pyarrow, which keeps its schema as
+    given (plain ``string``, field and schema metadata: the Parquet contract of
+    ``warehouse.contract``), in one chunk so that how it was assembled never shows in the bytes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.write_parquet(tmp, compression="zstd", compression_level=3, statistics=True)
+        if hasattr(frame, "write_parquet"):  # a Polars frame
+            frame.write_parquet(tmp, compression="zstd", compression_level=3, statistics=True)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(frame.combine_chunks(), tmp, compression="zstd", compression_level=3,
+                           write_statistics=True)
         readable_mode(Path(tmp))
         os.replace(tmp, path)
     except BaseException:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 MB = 1024 * 1024
 
@@ -69,6 +70,37 @@ class GateSettings:
     evidence); empty means the table shipped in ``transforms/repairs.csv``."""
 
 
+@dataclass(frozen=True)
+class LoadSettings:
+    """Where every run loads the database after the history rebuild (``hcpcs load``, a flow step).
+
+    The settings travel with a tracked flow run as its parameters, which Prefect stores: they
+    never hold a password. ``from_env`` moves one given in ``HCPCS_LOAD_TARGET`` to this
+    process's ``PGPASSWORD``, where libpq (and only it) reads it.
+    """
+
+    target: str = ""
+    """PostgreSQL URL (``postgresql://user@host:5432/db``); empty: no load. What it leaves out,
+    libpq takes from ``PGHOST``, ``PGUSER``, ``PGPASSWORD``, ``PGPASSFILE`` and the like."""
+    schema: str = "hcpcs"
+    """Schema of the target that holds the tables (created by the first load)."""
+
+    def __post_init__(self) -> None:
+        if urlsplit(self.target).password is not None:
+            raise ValueError("the load target's URL holds a password: give it in PGPASSWORD "
+                             "or ~/.pgpass instead, so it is never stored with the settings")
+
+
+def _password_to_libpq(url: str, env: MutableMapping[str, str]) -> str:
+    """``url`` without its password, which goes to ``PGPASSWORD`` in ``env``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    env["PGPASSWORD"] = unquote(parts.password)
+    user = f"{parts.username}@" if parts.username else ""
+    return parts._replace(netloc=user + parts.netloc.rpartition("@")[2]).geturl()
+
+
 #: Environment that keeps Prefect and Great Expectations offline and their state in the project.
 OFFLINE_ENV: dict[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -109,14 +141,20 @@ class Settings:
 
     fetch: FetchSettings = field(default_factory=FetchSettings)
     gate: GateSettings = field(default_factory=GateSettings)
+    load: LoadSettings = field(default_factory=LoadSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Defaults, overridden by ``HCPCS_FETCH_<FIELD>`` / ``HCPCS_GATE_<FIELD>`` variables
-        (e.g. ``HCPCS_FETCH_MAX_TOTAL_SECONDS=30``); a malformed value is a ``ValueError``."""
-        env = os.environ if environ is None else environ
+        """Defaults, overridden by ``HCPCS_FETCH_<FIELD>`` / ``HCPCS_GATE_<FIELD>`` /
+        ``HCPCS_LOAD_<FIELD>`` variables (e.g. ``HCPCS_FETCH_MAX_TOTAL_SECONDS=30``); a malformed
+        value is a ``ValueError``. A password in ``HCPCS_LOAD_TARGET`` moves to ``PGPASSWORD``
+        (of ``os.environ``: the process's libpq reads it there)."""
+        env = dict(os.environ if environ is None else environ)
+        if "HCPCS_LOAD_TARGET" in env:
+            env["HCPCS_LOAD_TARGET"] = _password_to_libpq(env["HCPCS_LOAD_TARGET"], os.environ)
         parts = {}
-        for name, part in (("fetch", FetchSettings()), ("gate", GateSettings())):
+        for name, part in (("fetch", FetchSettings()), ("gate", GateSettings()),
+                           ("load", LoadSettings())):
             changes = {}
             for f in fields(part):
                 key = f"HCPCS_{name.upper()}_{f.name.upper()}"

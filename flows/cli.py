@@ -388,6 +388,39 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
 
 
 @app.command()
+def export(
+    folder: Path = typer.Argument(
+        ..., metavar="DIR", help="Folder to write into: created if missing, replaced whole "
+        "(an earlier export or an empty folder only)."),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Export every table of hcpcs.duckdb as Parquet that BigQuery, Snowflake and DuckDB load as is.
+
+    Tables that grow by release get one file per release (DIR/codes/2026-Q1.parquet: a load
+    takes only the new ones), the others one file (DIR/code_history.parquet); DIR/export.json
+    lists every file with its rows and sha256. Every file carries its release_id, plain types
+    and a description per column (docs/downstream.md). DIR is never left half-written.
+    Exit status: 0 exported, 2 no database, or DIR cannot be written.
+    """
+    from warehouse.export import ExportError
+    from warehouse.export import export as export_to
+
+    try:
+        done = export_to(data_dir, folder)
+    except ExportError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps({"out": str(done.out), **json.loads(done.to_json())}, indent=2))
+        return
+    tables = done.tables()
+    _echo_table([{"table": t, "files": f, "rows": r} for t, (f, r) in tables.items()],
+                ["table", "files", "rows"])
+    typer.echo(f"{len(tables)} tables, {len(done.files)} files, "
+               f"{sum(r for _, r in tables.values()):,} rows -> {done.out}")
+
+
+@app.command()
 def diff(
     release_a: str = typer.Argument(..., help="Older release, e.g. 2024-Q1."),
     release_b: str = typer.Argument(..., help="Newer release, e.g. 2025-Q1."),
@@ -623,6 +656,57 @@ def doctor(
         typer.echo(f"{len(problems)} problem(s) in {data_dir}" if problems else
                    f"{data_dir}: every published file matches its manifest; nothing to repair")
     raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def load(
+    target: str = typer.Argument(
+        "", help="PostgreSQL URL, postgresql://user[:password]@host[:port]/db; what it leaves "
+        "out comes from PGHOST, PGUSER, PGPASSWORD, ~/.pgpass... Default: HCPCS_LOAD_TARGET."),
+    schema: str = typer.Option("", help="Schema that holds the tables (created by the first "
+                               "load). Default: HCPCS_LOAD_SCHEMA, else hcpcs."),
+    migrate: bool = typer.Option(
+        False, "--migrate", help="Rebuild a schema written by another version of hcpcs (or "
+        "from another data directory): drop it and load everything, in one transaction."),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Load the database into PostgreSQL: what is new only, in one transaction.
+
+    Copies every table of hcpcs.duckdb (releases, codes, history, changes, findings, repairs,
+    lookups...) with keys, indexes and comments. The first load creates the schema; later loads
+    add new releases and replace the tables whose content changed, and with nothing new change
+    nothing. A reader of the target never sees half a load; a load that is killed or cut off
+    leaves the target as it was, and the next completes it. No password is printed or stored.
+    Exit status: 0 loaded, 3 nothing new, 1 refused or failed (the target unchanged), 2 no
+    database or bad arguments.
+    """
+    from dataclasses import asdict
+
+    from contracts.paths import DataDir
+    from warehouse.postgres import LoadConnectionError, LoadError
+    from warehouse.postgres import load as load_into
+
+    try:
+        settings = Settings.from_env().load
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    target, schema = target or settings.target, schema or settings.schema
+    if not target:
+        raise fail("no target: give a postgresql:// URL or set HCPCS_LOAD_TARGET")
+    database = DataDir(data_dir).database
+    if not database.exists():
+        raise fail(f"{database}: no database to load; run `hcpcs run` or `hcpcs backfill` first")
+    say = (lambda _: None) if as_json else (lambda line: typer.echo(line, err=True))
+    try:
+        result = load_into(data_dir, target, schema=schema, migrate=migrate, say=say)
+    except (LoadError, LoadConnectionError) as exc:
+        raise fail(str(exc), 1) from None
+    if as_json:
+        typer.echo(json.dumps({**asdict(result), "rows": result.rows}, indent=2))
+    else:
+        typer.echo("\n".join(result.lines()))
+    raise typer.Exit(0 if result.status == "loaded" else 3)
 
 
 @app.command()

@@ -18,7 +18,10 @@ in), or **tracked**, each step a Prefect task of a flow run (``flows.refresh``: 
    refused by a release-level rule, or that fails any step, is reported and never published, and
    the releases after it still go on (validation compares with what *is* published);
 3. rebuild history once, if anything was published (``backfill`` always rebuilds), while the GX
-   Data Docs of the releases published are rendered beside it.
+   Data Docs of the releases published are rendered beside it;
+4. with a load target in the settings (``HCPCS_LOAD_TARGET``), load the database into it
+   (``warehouse.postgres``: what is new only, one transaction; a failure is reported and the
+   next run catches up).
 
 Then ``data/reports/runs/*.json``, a log summary and (tracked) a markdown artifact.
 """
@@ -34,8 +37,9 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from contracts.paths import DataDir
 from contracts.release import Manifest, ReleaseFile, release_sort_key
-from contracts.settings import Settings
+from contracts.settings import LoadSettings, Settings
 from contracts.validation import ExpectationOutcome, GateResult
 from flows import steps
 from flows.progress import reporter
@@ -219,6 +223,21 @@ def _rebuild(rt: Runtime, data_dir: Path, summary: RunSummary,
         summary.changes_by_type = changes_by_type(con, published_now)
 
 
+def _load(rt: Runtime, data_dir: Path, summary: RunSummary, settings: LoadSettings) -> None:
+    """Load the database into the settings' target, whenever one is set and a database exists (a
+    load that failed before is caught up by the next run); a failure is reported, not raised."""
+    if not settings.target or not DataDir(data_dir).database.exists():
+        return
+    reporter().release("load", "loading")
+    try:
+        result = rt.call(steps.load_target)(data_dir, settings)
+    except Exception as exc:
+        summary.releases.append(ReleaseOutcome("load", "failed", stage="load",
+                                               message=_error_text(exc)))
+        return
+    summary.loaded = result.lines()
+
+
 def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path, *,
                  always_rebuild: bool, settings: Settings | None = None,
                  releases: tuple[str, str] | None = None) -> RunSummary:
@@ -261,6 +280,7 @@ def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path
                              and pub.published_releases(data_dir)):
             _rebuild(rt, data_dir, summary, published_now)
         _data_docs_done(rt, docs)
+        _load(rt, data_dir, summary, settings.load)
     summary.releases.sort(key=lambda r: (r.release_id == "?", r.release_id))
     summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     summary.seconds = round(time.monotonic() - started, 2)

@@ -19,6 +19,7 @@ from sources.demo import demo_markdown
 from sources.registry import sources_markdown
 from transforms.reconcile import differences_markdown
 from warehouse.database import schema_markdown
+from warehouse.export import contract_markdown
 from warehouse.views import views_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -47,6 +48,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "sources": ("sources.md", sources_markdown),
     "schema": ("warehouse.md", schema_markdown),
     "views": ("warehouse.md", views_markdown),
+    "export": ("downstream.md", contract_markdown),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,7 +22,7 @@ import transforms
 from contracts.errors import HcpcsError
 from contracts.paths import DataDir
 from contracts.release import ReleaseFile
-from contracts.settings import FetchSettings, GateSettings
+from contracts.settings import FetchSettings, GateSettings, LoadSettings
 from contracts.validation import GateResult
 from flows.progress import reporter
 from flows.runtime import F
@@ -40,6 +41,9 @@ from transforms.transaction_report import (
 from warehouse import publish as published
 from warehouse.doctor import Healing, heal
 from warehouse.history import RebuildSummary, rebuild
+
+if TYPE_CHECKING:
+    from warehouse.postgres import LoadResult
 from warehouse.waivers import read_waivers
 
 #: Every step -> (its task name, the name of each of its runs, from its parameters).
@@ -159,3 +163,12 @@ def heal_data_dir(data_dir: Path) -> Healing:
 def rebuild_history(data_dir: Path) -> RebuildSummary:
     """Rebuild hcpcs.duckdb and the history/changes Parquet from every published release."""
     return rebuild(Path(data_dir))
+
+
+@step("load", "load into {settings.target}")
+def load_target(data_dir: Path, settings: LoadSettings) -> LoadResult:
+    """Load the rebuilt database into the PostgreSQL target of the settings (new releases and
+    changed tables only, in one transaction)."""
+    from warehouse.postgres import load
+
+    return load(Path(data_dir), settings.target, schema=settings.schema)

@@ -64,6 +64,7 @@ class RunSummary:
     totals: dict[str, int] = field(default_factory=dict)  # releases, codes, versions, changes
     changes_by_type: dict[str, int] = field(default_factory=dict)  # in releases published now
     healed: list[str] = field(default_factory=list)  # what the data dir check found and did
+    loaded: list[str] = field(default_factory=list)  # the load into the target (hcpcs load)
 
     def count(self, status: Status) -> int:
         return sum(r.status == status for r in self.releases)
@@ -124,6 +125,7 @@ class RunSummary:
                 f"rows, {t.get('versions', 0):,} versions, {t.get('changes', 0):,} changes "
                 f"-> {self.database}"
             )
+        out.extend(self.loaded)
         return out
 
     def markdown(self) -> str:
@@ -145,6 +147,8 @@ class RunSummary:
         if self.changes_by_type:
             rows += ["", "| change type | count |", "|---|---:|"]
             rows += [f"| {k} | {v:,} |" for k, v in sorted(self.changes_by_type.items())]
+        if self.loaded:
+            rows += ["", *self.loaded]
         return "\n".join(rows) + "\n"
 
     def save(self, data_dir: Path) -> Path:

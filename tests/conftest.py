@@ -101,3 +101,28 @@ def tracked(prefect_api: str, monkeypatch: pytest.MonkeyPatch):
     with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
         yield prefect_api
         APILogHandler().flush()  # the runs' log lines, sent while that server still runs
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL 15 server on 127.0.0.1 (``tests.pg_server``), for the session.
+
+    Without PostgreSQL binaries the tests that need it skip, saying why; under ``CI=true`` they
+    fail instead (CI installs the server: a skip there would hide the tests)."""
+    from tests.pg_server import PostgresServer, missing
+
+    reason = missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request: pytest.FixtureRequest) -> str:
+    """The URL (with its password) of a new, empty database of ``pg_server`` for one test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    return pg_server.create_database(f"{name}_{os.getpid()}")

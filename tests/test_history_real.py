@@ -14,10 +14,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from contracts.paths import DataDir
 from tests.test_flows import hcpcs, query
 from tests.warehouse_synth import publish
 from warehouse import history
+from warehouse.publish import load_codes
 
 pytestmark = pytest.mark.realdata
 D = dt.date
@@ -101,8 +101,7 @@ def test_redefinition_in_place_starts_an_episode(backfill, tmp_path: Path) -> No
     2018 is not in ../shared/cms, so the earlier record is the real 2019 one with an older add
     date and another description, as the 2018 file had them."""
     data_dir, _ = backfill
-    real = pl.read_parquet(DataDir(data_dir).release("2019-Q1") / "codes.parquet").filter(
-        pl.col("code") == "G9890")
+    real = load_codes(data_dir, "2019-Q1").filter(pl.col("code") == "G9890")
     assert real.select("added_date", "action_code").row(0) == (D(2018, 4, 1), "A")
     before = real.with_columns(added_date=pl.lit(D(2017, 1, 1)), action_code=pl.lit("N"),
                                long_description=pl.lit("An earlier quality measure"))

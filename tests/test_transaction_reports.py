@@ -415,7 +415,8 @@ def test_each_release_publishes_its_report(backfill) -> None:
         ("2020-Q4", "published")]
     for release, name in PUBLISHED.items():
         m, frame = manifest(data_dir, release), transactions(data_dir, release)
-        assert dict(frame.schema) == REPORT_SCHEMA
+        assert dict(frame.schema) == {"release_id": pl.String(), **REPORT_SCHEMA}
+        assert frame["release_id"].unique().to_list() == [release]
         assert counts(frame) == ACTIONS[release]
         assert (m["transaction_report"], m["transaction_report_error"]) == (name, None)
         assert m["counts"]["transactions"] == frame.height == sum(ACTIONS[release].values())
@@ -436,7 +437,8 @@ def test_a_report_that_cannot_be_read_never_stops_the_release(backfill) -> None:
         "trans_alpha.xlsx, sheet 'Changes by HCPC', row 442: unknown type of change "
         f"'Coverage Revamp' {PHRASE_HINT}")
     assert m["counts"]["transactions"] == transactions(data_dir, "2020-Q4").height == 0
-    assert dict(transactions(data_dir, "2020-Q4").schema) == REPORT_SCHEMA
+    assert dict(transactions(data_dir, "2020-Q4").schema) == {"release_id": pl.String(),
+                                                               **REPORT_SCHEMA}
 
 
 @pytest.mark.realdata

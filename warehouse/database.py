@@ -16,13 +16,14 @@ import duckdb
 import polars as pl
 
 from contracts.domains import DOMAINS
-from contracts.layout import CODES_SCHEMA, FIELDS, column_descriptions, domain_columns
+from contracts.layout import CODES_SCHEMA, FIELDS, domain_columns
 from contracts.paths import DataDir
 from contracts.release import Manifest
 from warehouse.announcements import CLASSES
 from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS, VALUE_TYPES
+from warehouse.contract import sql_type
 from warehouse.doctor import damaged
-from warehouse.publish import EXTRA_TABLES, effective_release_ids, release_key
+from warehouse.publish import EXTRA_TABLES, PUBLISHED, effective_release_ids, release_key
 from warehouse.replacements import COLUMNS as REPLACEMENT_COLUMNS
 from warehouse.sql import literal
 from warehouse.validity import KNOWLEDGE_COLUMNS, VALID_FROM_BASES
@@ -57,7 +58,7 @@ RELEASE_COLUMNS: dict[str, str] = {
     "source_url": "Where the raw ZIP was downloaded from.",
     "raw_sha256": "sha256 of the raw ZIP exactly as downloaded (the release's content identity).",
     "member_name": "Name of the fixed-width data file inside the ZIP.",
-    "fetched_at": "When the raw ZIP was fetched.",
+    "fetched_at": "When the raw ZIP was first fetched (UTC).",
     "code_count": "Codes (procedures + modifiers) in the release.",
     "procedure_count": "Procedure codes in the release.",
     "modifier_count": "Modifiers in the release.",
@@ -112,6 +113,7 @@ RELEASE_TYPES: dict[str, str] = {c: "VARCHAR" for c in RELEASE_COLUMNS} | {
     "year": "INTEGER", "quarter": "INTEGER", "revision": "INTEGER", "release_order": "INTEGER",
     "effective": "BOOLEAN", "history_seq": "INTEGER", "schema_version": "INTEGER",
     "effective_from": "DATE", "effective_to": "DATE", "in_force_to": "DATE",
+    "fetched_at": "TIMESTAMP WITH TIME ZONE",
     **{c: "BIGINT" for c in RELEASE_COLUMNS if c.endswith("_count")},
 }
 
@@ -165,11 +167,6 @@ def execute_all(con: duckdb.DuckDBPyConnection, statements: Sequence[str]) -> No
 #: The release a published file belongs to, from its folder (``release=<id>/<file>``).
 _RELEASE_OF_FILE = "regexp_extract(filename, 'release=([^/]+)/[^/]+$', 1)"
 
-#: SQL types of the Polars types of the published tables besides codes (``EXTRA_TABLES``).
-_SQL_TYPES: dict[type[pl.DataType], str] = {
-    pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN"}
-
-
 def _read_published(paths: Sequence[Path], columns: str) -> str:
     """SELECT the release id and ``columns`` of the published files ``paths``, read by DuckDB
     straight from the Parquet (rows in file order, files in the order given)."""
@@ -181,12 +178,12 @@ def _release_tables(data_dir: Path, manifests: list[Manifest]) -> list[str]:
     """``findings``, ``repairs``, ``reconciliation``, ``transactions``: every release's rows,
     ``release_id`` first; a release published before a table existed has no rows in it."""
     statements = []
-    for name, schema in EXTRA_TABLES.items():
-        table = name.removesuffix(".parquet")
-        types = {"release_id": "VARCHAR"} | {c: _SQL_TYPES[type(t)] for c, t in schema.items()}
+    for table in EXTRA_TABLES:
+        schema = PUBLISHED[table].schema
+        types = {"release_id": "VARCHAR"} | {c: sql_type(t) for c, t in schema.items()}
         statements.append(_create(table, types))
-        paths = [p for m in manifests if (p := DataDir(data_dir).release(m.release_id) / name)
-                 .exists()]
+        paths = [p for m in manifests
+                 if (p := DataDir(data_dir).release(m.release_id) / f"{table}.parquet").exists()]
         if paths:
             keys = ", ".join(c for c in ("release_id", "code", "field", "line") if c in types)
             statements.append(f"INSERT INTO {table} {_read_published(paths, ', '.join(schema))} "
@@ -207,7 +204,9 @@ def _as_written(column: str, padded: list[str]) -> str:
 
 def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Manifest]) -> None:
     """``codes`` (every code of every release) and the other tables of the published files, read
-    by DuckDB; ``releases``, ``validation_results``, ``waivers`` and the reference tables."""
+    by DuckDB; ``releases``, ``validation_results``, ``waivers`` and the reference tables. Each
+    table has the same types whatever schema version its files were published with (and with no
+    release at all: ``history.empty_database``)."""
     ordered = sorted(manifests, key=lambda m: release_key(m.release_id))
     # Files in release order, rows in file order (DuckDB preserves insertion order for a plain
     # scan), so the table's order is deterministic without sorting 30 wide columns.
@@ -215,8 +214,10 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Ma
     padded = [m.release_id for m in ordered if m.schema_version < 2]
     columns = ", ".join(_as_written(c, padded) if isinstance(t, pl.List) and c in FIELDS
                         else f'"{c}"' for c, t in CODES_SCHEMA.items())
+    types = {"release_id": "VARCHAR"} | {c: sql_type(t) for c, t in CODES_SCHEMA.items()}
+    codes = [f"INSERT INTO codes {_read_published(paths, columns)}"] if paths else []
     try:
-        execute_all(con, [f"CREATE TABLE codes AS {_read_published(paths, columns)}",
+        execute_all(con, [_create("codes", types), *codes,
                           *_release_tables(data_dir, ordered)])
     except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # its text names the file
         raise damaged(DataDir(data_dir).releases, exc) from None
@@ -230,7 +231,8 @@ def load_base(con: duckdb.DuckDBPyConnection, data_dir: Path, manifests: list[Ma
         *values_table("validation_results", {"release_id": "VARCHAR", "result_index": "INTEGER",
                                              "result": "JSON"},
                       _validation_rows(data_dir, manifests), "release_id, result_index"),
-        *values_table("waivers", {c: "VARCHAR" for c in WAIVER_COLUMNS} | {"applied": "BOOLEAN"},
+        *values_table("waivers", {c: "VARCHAR" for c in WAIVER_COLUMNS}
+                      | {"accepted_at": "TIMESTAMP WITH TIME ZONE", "applied": "BOOLEAN"},
                       _waiver_rows(data_dir, ordered), "accepted_at"),
         *values_table("change_types", {"change_type": "VARCHAR", "description": "VARCHAR",
                                        "expected_action_codes": "VARCHAR"},
@@ -295,8 +297,7 @@ def comment_columns(table: str, comments: Mapping[str, str], existing: set[str])
 
 TABLE_COMMENTS: dict[str, str] = {
     "releases": "Every published release (all revisions), one row each, from its manifest.",
-    "codes": "Every code of every published release (all revisions): one row per code per "
-    "release, every field of the CMS record, repeating groups as positional lists.",
+    "codes": PUBLISHED["codes"].comment,
     "validation_results": "The validation gate's results for each release (validation.json).",
     "change_types": "The change types of code_changes, and the CMS action codes that announce "
     "each one (action_agrees compares against these).",
@@ -308,13 +309,9 @@ TABLE_COMMENTS: dict[str, str] = {
     "code_changes": "Change log between consecutive effective releases: one row per observed "
     "change (an event or a field), with old and new values typed, CMS's action code and "
     "reported action, whether they announce it (action_agrees) and whether it is silent.",
-    "findings": "The gate's record-level findings: one row per release, rule, code, field and "
-    "raw value. They never block a release; exclude flagged codes with code_flags.",
-    "repairs": "Entries of transforms/repairs.csv (known CMS defects) for each release: the raw "
-    "value CMS wrote, the value it meant, the evidence, and whether the file still held the raw "
-    "value (applied). Published codes carry the repaired value.",
-    "reconciliation": "Every difference between a release's TXT (the source of record) and "
-    "CMS's xlsx copy in the same ZIP, classified.",
+    "findings": PUBLISHED["findings"].comment,
+    "repairs": PUBLISHED["repairs"].comment,
+    "reconciliation": PUBLISHED["reconciliation"].comment,
     "waivers": "Operators' waivers (hcpcs accept): a release-level rule let through for one "
     "release file (sha256), with who, when and why.",
     "version_knowledge": "For each code_history row, the facts hcpcs_versions needs to answer "
@@ -323,52 +320,18 @@ TABLE_COMMENTS: dict[str, str] = {
     "tried (the first that holds names a row's reason).",
     "code_replacements": "What replaces each discontinued code: its cross references followed "
     "to the code in force (A -> B -> C), one row per cross reference; latest knowledge.",
-    "transactions": "CMS's transaction report of each release that ships one: one row per code "
-    "with the action CMS announced, as the report words it (see action_reconciliation).",
+    "transactions": PUBLISHED["transactions"].comment,
 }
 
-FINDING_COLUMNS: dict[str, str] = {
-    "release_id": "Release the finding is in.",
-    "rule": "The gate's check that found it (see validation_results and docs/validation.md).",
-    "severity": "error (the value is wrong) or warning (a rule CMS's own releases break).",
-    "code": "The code it concerns.",
-    "field": "The field it concerns.",
-    "raw_value": "The value as the file has it (before any repair).",
-}
-REPAIR_COLUMNS: dict[str, str] = {
-    "release_id": "Release repaired.",
-    "code": "The code repaired.",
-    "field": "The field repaired.",
-    "raw_value": "The value CMS wrote (as text).",
-    "repaired_value": "The value CMS meant (as text), now in codes.",
-    "evidence": "Where the repaired value comes from (CMS's corrections).",
-    "found_value": "What the file held (as text); the repair applies only when it is raw_value.",
-    "applied": "The repair was applied.",
-}
-RECONCILIATION_COLUMNS: dict[str, str] = {
-    "release_id": "Release compared.",
-    "code": "The code that differs.",
-    "field": "The field (with [n] for an occurrence of a repeating group).",
-    "txt_value": "The value in the fixed-width TXT (the source of record), as text.",
-    "xlsx_value": "The value in CMS's xlsx copy, as text.",
-    "difference": "Class of the difference (see docs/format.md).",
-}
 WAIVER_COLUMNS: dict[str, str] = {
     "release_id": "Release the waiver is for.",
     "rule": "The release-level rule let through.",
     "sha256": "The one release file (raw sha256) it applies to.",
     "reason": "Why the operator accepted it.",
     "accepted_by": "Who accepted it.",
-    "accepted_at": "When (UTC).",
+    "accepted_at": "When it was accepted (UTC).",
 }
 
-TRANSACTION_COLUMNS: dict[str, str] = {
-    "release_id": "Release whose report it is.",
-    "code": "The code (modifiers stripped of CMS's right-justifying blanks).",
-    "action": "The action code letter the report's wording maps to (lookup_action_code).",
-    "change_text": "The report's own wording of the change.",
-    "line": "Line (text reports) or worksheet row (xlsx) of the entry in the report.",
-}
 HISTORY_COLUMNS: dict[str, str] = {
     "code": "HCPCS code or modifier.",
     "episode": "Episode of the code: 1 for its first meaning, +1 each time CMS gives it a new "
@@ -423,7 +386,7 @@ CHANGE_COLUMNS: dict[str, str] = {
 
 def codes_columns() -> dict[str, str]:
     """Column -> comment of ``codes`` (and of the views that show its rows)."""
-    return {"release_id": "Release the row was published in.", **column_descriptions()}
+    return dict(PUBLISHED["codes"].columns)
 
 
 def _column_comments() -> dict[str, dict[str, str]]:
@@ -443,10 +406,7 @@ def _column_comments() -> dict[str, dict[str, str]]:
         "code_history": {**HISTORY_COLUMNS, **{k: v for k, v in codes_cols.items()
                                                 if k not in HISTORY_COLUMNS}},
         "code_changes": CHANGE_COLUMNS,
-        "findings": FINDING_COLUMNS,
-        "repairs": REPAIR_COLUMNS,
-        "reconciliation": RECONCILIATION_COLUMNS,
-        "transactions": TRANSACTION_COLUMNS,
+        **{table: PUBLISHED[table].columns for table in EXTRA_TABLES},
         "code_replacements": REPLACEMENT_COLUMNS,
         "version_knowledge": KNOWLEDGE_COLUMNS,
         "reconciliation_reasons": {

@@ -10,6 +10,7 @@ releases are published, never on the order they were loaded in.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,12 @@ from contracts.files import write_parquet
 from contracts.layout import CODES_SCHEMA, TRACKED_FIELDS
 from contracts.paths import DB_NAME, DataDir
 from contracts.release import Manifest
-from warehouse import database, views
+from warehouse import contract, database, views
 from warehouse.changes import EXPECTED_ACTIONS, VALUE_TYPES, value_type
 from warehouse.lock import publish_lock
 from warehouse.publish import published_releases
 from warehouse.replacements import create_replacements
+from warehouse.tables import outdated
 from warehouse.validity import (
     VALID_FROM_BASIS,
     knowledge_sql,
@@ -107,8 +109,10 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> None:
                 AS version_start
             FROM w)
         SELECT *, {VALID_FROM_BASIS} AS valid_from_basis,
-          sum(version_start::INT) OVER acc AS version,
-          sum((prev_seq IS NULL OR event IN ('reused', 'redefined'))::INT) OVER acc AS episode
+          -- a sum is a HUGEINT: an INTEGER, a 32-bit integer in any warehouse
+          CAST(sum(version_start::INT) OVER acc AS INTEGER) AS version,
+          CAST(sum((prev_seq IS NULL OR event IN ('reused', 'redefined'))::INT) OVER acc
+               AS INTEGER) AS episode
         FROM e WINDOW acc AS (PARTITION BY code ORDER BY seq ROWS UNBOUNDED PRECEDING);
         DROP TABLE snap"""  # each scratch table dropped once read: 10-15 MiB less at the peak
     )
@@ -281,25 +285,41 @@ def _configure(con: duckdb.DuckDBPyConnection, manifests: list[Manifest]) -> Non
         SET allocator_bulk_deallocation_flush_threshold = '1 MiB'""")
 
 
+def _create_all(con: duckdb.DuckDBPyConnection, root: Path, manifests: list[Manifest]) -> None:
+    """Every table, view, macro and comment of ``hcpcs.duckdb``, from the releases published in
+    ``root``."""
+    _configure(con, manifests)
+    database.load_base(con, root, manifests)
+    database.create_lookups(con)
+    _history_sql(con)
+    create_replacements(con)
+    database.comment_all(con)
+    views.create_views(con)
+
+
 def _build(path: Path, paths: DataDir, manifests: list[Manifest]) -> None:
     con = duckdb.connect(str(path))
     try:
-        _configure(con, manifests)
-        database.load_base(con, paths.root, manifests)
-        database.create_lookups(con)
-        _history_sql(con)
-        create_replacements(con)
-        database.comment_all(con)
-        views.create_views(con)
+        _create_all(con, paths.root, manifests)
         # Closing checkpoints too, but ignores a failure and leaves the data in the WAL, which
         # is not renamed with the file: here, a failure raises.
         con.execute("CHECKPOINT")
-        published = {paths.history_parquet: con.sql("SELECT * FROM code_history").pl(),
-                     paths.changes_parquet: con.sql("SELECT * FROM code_changes").pl()}
+        published = {paths.history_parquet: contract.fetch(con, "code_history"),
+                     paths.changes_parquet: contract.fetch(con, "code_changes")}
     finally:
         con.close()
-    for target, frame in published.items():  # once DuckDB's memory is freed
-        write_parquet(frame, target)
+    for target, table in published.items():  # once DuckDB's memory is freed
+        write_parquet(table, target)
+
+
+def empty_database() -> duckdb.DuckDBPyConnection:
+    """``hcpcs.duckdb`` as a data directory with no release builds it, in memory: every table,
+    view, macro and comment, no row. The schema the docs show (``warehouse.export``) is read
+    from it, and the tests check every real database has that same schema."""
+    con = duckdb.connect()
+    with tempfile.TemporaryDirectory(prefix="hcpcs-empty-") as empty:
+        _create_all(con, Path(empty), [])
+    return con
 
 
 def rebuild(data_dir: Path) -> RebuildSummary:
@@ -322,11 +342,14 @@ def rebuild(data_dir: Path) -> RebuildSummary:
 
 
 def database_is_current(data_dir: Path) -> bool:
-    """True if hcpcs.duckdb exists and holds exactly the published releases (a rebuild that
-    failed after a publish leaves it behind; the next run must rebuild)."""
+    """True if hcpcs.duckdb exists, has this version's layout and holds exactly the published
+    releases (a rebuild that failed after a publish leaves it behind, and a new version of the
+    pipeline may build other tables: the next run must rebuild)."""
     try:
         with duckdb.connect(str(DataDir(data_dir).database), read_only=True) as con:
             built = {r for (r,) in con.execute("SELECT release_id FROM releases").fetchall()}
+            if outdated(con, DataDir(data_dir).database):
+                return False
     except duckdb.Error:  # missing, unreadable or not ours
         return False
     return built == {m.release_id for m in published_releases(data_dir)}

@@ -3,6 +3,8 @@
 Layout: ``<data_dir>/parquet/releases/release=<id>/{codes.parquet, rejects.parquet,
 findings.parquet, repairs.parquet, reconciliation.parquet, transactions.parquet, validation.json,
 manifest.json}`` (paths in ``contracts.paths``; the manifest is ``contracts.release.Manifest``).
+Every Parquet file follows the Parquet contract (``warehouse.contract``): its ``release_id`` first,
+then the frame's columns, each with its description (``PUBLISHED``).
 Findings are the gate's record-level findings, one row per code, field and raw value; repairs the
 entries of ``transforms/repairs.csv`` for the release (applied or not); reconciliation every
 difference between the TXT and CMS's xlsx copy in the same ZIP (empty when there was no xlsx);
@@ -26,10 +28,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from contracts.errors import TerminalError
 from contracts.files import atomic_write_bytes, readable_mode, write_parquet
-from contracts.layout import CODES_SCHEMA, REJECTS_SCHEMA
+from contracts.layout import CODES_SCHEMA, REJECTS_SCHEMA, column_descriptions
 from contracts.paths import MANIFEST, DataDir
 from contracts.release import (
     FileEntry,
@@ -45,24 +48,114 @@ from transforms.reconcile import RECONCILIATION_SCHEMA
 from transforms.repairs import REPAIRS_SCHEMA
 from transforms.transaction_report import SCHEMA as TRANSACTIONS_SCHEMA
 from transforms.transaction_report import TransactionReport
+from warehouse import contract
 from warehouse.doctor import read_published
 from warehouse.lock import publish_lock
 
-#: 2: repeating groups as CMS wrote them (no trailing NULL padding); 1: padded to the layout's
-#: maximum (read as 2 by ``database.load_base``).
-SCHEMA_VERSION = 2
+#: 3: every Parquet file follows the Parquet contract (``warehouse.contract``): its release_id as
+#: the first column, plain string and list types, 32/64-bit integers (anesthesia_base_units
+#: int32), a description per column and the table's in the schema metadata. 2: repeating groups
+#: as CMS wrote them (no trailing NULL padding). 1: padded to the layout's maximum. Readers take
+#: all three (``database.load_base``, ``load_codes``: the file name says the release).
+SCHEMA_VERSION = 3
 
 FINDINGS_SCHEMA: dict[str, pl.DataType] = {
     "rule": pl.String(), "severity": pl.String(), "code": pl.String(), "field": pl.String(),
     "raw_value": pl.String(),
 }
-#: The per-release tables besides codes and rejects: file name -> schema.
-EXTRA_TABLES: dict[str, dict[str, pl.DataType]] = {
-    "findings.parquet": FINDINGS_SCHEMA,
-    "repairs.parquet": REPAIRS_SCHEMA,
-    "reconciliation.parquet": RECONCILIATION_SCHEMA,
-    "transactions.parquet": TRANSACTIONS_SCHEMA,
+
+FINDING_COLUMNS: dict[str, str] = {
+    "release_id": "Release the finding is in.",
+    "rule": "The gate's check that found it (see validation_results and docs/validation.md).",
+    "severity": "error (the value is wrong) or warning (a rule CMS's own releases break).",
+    "code": "The code it concerns.",
+    "field": "The field it concerns.",
+    "raw_value": "The value as the file has it (before any repair).",
 }
+REPAIR_COLUMNS: dict[str, str] = {
+    "release_id": "Release repaired.",
+    "code": "The code repaired.",
+    "field": "The field repaired.",
+    "raw_value": "The value CMS wrote (as text).",
+    "repaired_value": "The value CMS meant (as text), now in codes.",
+    "evidence": "Where the repaired value comes from (CMS's corrections).",
+    "found_value": "What the file held (as text); the repair applies only when it is raw_value.",
+    "applied": "The repair was applied.",
+}
+RECONCILIATION_COLUMNS: dict[str, str] = {
+    "release_id": "Release compared.",
+    "code": "The code that differs.",
+    "field": "The field (with [n] for an occurrence of a repeating group).",
+    "txt_value": "The value in the fixed-width TXT (the source of record), as text.",
+    "xlsx_value": "The value in CMS's xlsx copy, as text.",
+    "difference": "Class of the difference (see docs/format.md).",
+}
+TRANSACTION_COLUMNS: dict[str, str] = {
+    "release_id": "Release whose report it is.",
+    "code": "The code (modifiers stripped of CMS's right-justifying blanks).",
+    "action": "The action code letter the report's wording maps to (lookup_action_code).",
+    "change_text": "The report's own wording of the change.",
+    "line": "Line (text reports) or worksheet row (xlsx) of the entry in the report.",
+}
+REJECT_COLUMNS: dict[str, str] = {
+    "release_id": "Release whose data file the line is in.",
+    "line": "1-based line number in the data file.",
+    "code": "The code the line starts with, as written (may be blank or malformed).",
+    "reason": "Why the parser rejected the line.",
+    "text": "The line as read, so nothing is lost.",
+}
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """One Parquet file of every published release: the frame it is written from, what the
+    table holds and what each column of the file means (``release_id`` first)."""
+
+    schema: dict[str, pl.DataType]
+    comment: str
+    columns: dict[str, str]
+
+    def arrow_schema(self, name: str) -> pa.Schema:
+        """The file's Parquet contract schema (release_id, then the frame's columns)."""
+        types = {"release_id": "VARCHAR"} | {c: contract.sql_type(t)
+                                             for c, t in self.schema.items()}
+        return contract.schema(name, {c: (t, self.columns.get(c)) for c, t in types.items()},
+                               self.comment)
+
+
+#: Table -> its published file (``<table>.parquet`` in every release folder).
+PUBLISHED: dict[str, PublishedTable] = {
+    "codes": PublishedTable(
+        CODES_SCHEMA,
+        "Every code of every published release (all revisions): one row per code per release, "
+        "every field of the CMS record, repeating groups as positional lists.",
+        {"release_id": "Release the row was published in.", **column_descriptions()}),
+    "rejects": PublishedTable(
+        REJECTS_SCHEMA,
+        "Lines of a release's data file the parser rejected (not a record it could read), "
+        "each with the reason and its text.", REJECT_COLUMNS),
+    "findings": PublishedTable(
+        FINDINGS_SCHEMA,
+        "The gate's record-level findings: one row per release, rule, code, field and raw "
+        "value. They never block a release; exclude flagged codes with code_flags.",
+        FINDING_COLUMNS),
+    "repairs": PublishedTable(
+        REPAIRS_SCHEMA,
+        "Entries of transforms/repairs.csv (known CMS defects) for each release: the raw value "
+        "CMS wrote, the value it meant, the evidence, and whether the file still held the raw "
+        "value (applied). Published codes carry the repaired value.", REPAIR_COLUMNS),
+    "reconciliation": PublishedTable(
+        RECONCILIATION_SCHEMA,
+        "Every difference between a release's TXT (the source of record) and CMS's xlsx copy "
+        "in the same ZIP, classified.", RECONCILIATION_COLUMNS),
+    "transactions": PublishedTable(
+        TRANSACTIONS_SCHEMA,
+        "CMS's transaction report of each release that ships one: one row per code with the "
+        "action CMS announced, as the report words it (see action_reconciliation).",
+        TRANSACTION_COLUMNS),
+}
+#: The published tables the database loads besides codes (rejects stay in the Parquet).
+EXTRA_TABLES: tuple[str, ...] = ("findings", "repairs", "reconciliation", "transactions")
 
 
 class PublishError(TerminalError, ValueError):
@@ -118,9 +211,9 @@ def _check_frame(name: str, frame: pl.DataFrame, schema: dict[str, pl.DataType])
 def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
               file: ReleaseFile, validation: GateResult, content_sha256: str | None,
               report: TransactionReport | None) -> Manifest:
-    codes, rejects = tables["codes.parquet"], tables["rejects.parquet"]
+    codes, rejects = tables["codes"], tables["rejects"]
     files = {}
-    rows_of = {name: frame.height for name, frame in tables.items()}
+    rows_of = {f"{name}.parquet": frame.height for name, frame in tables.items()}
     for name, rows in (*rows_of.items(), ("validation.json", None)):
         path = tmp / name
         files[name] = FileEntry(sha256=sha256_file(path), bytes=path.stat().st_size, rows=rows)
@@ -139,10 +232,10 @@ def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
             "procedures": by_kind.get("procedure", 0),
             "modifiers": by_kind.get("modifier", 0),
             "rejects": rejects.height,
-            "findings": tables["findings.parquet"].height,
-            "repairs": int(tables["repairs.parquet"]["applied"].sum()),
-            "differences": tables["reconciliation.parquet"].height,
-            "transactions": tables["transactions.parquet"].height,
+            "findings": tables["findings"].height,
+            "repairs": int(tables["repairs"]["applied"].sum()),
+            "differences": tables["reconciliation"].height,
+            "transactions": tables["transactions"].height,
             "vanished": next((o.unexpected_count or 0 for o in validation.outcomes
                               if o.name == "vanished_without_termination"), 0),
         },
@@ -203,14 +296,13 @@ def publish_release(
     if not file.sha256:
         raise PublishError(f"{release_id}: the release file has no raw sha256")
     findings = pl.DataFrame(validation.findings(), schema=FINDINGS_SCHEMA, orient="row")
-    given = {"codes.parquet": codes, "rejects.parquet": rejects, "findings.parquet": findings,
-             "repairs.parquet": repairs, "reconciliation.parquet": reconciliation,
-             "transactions.parquet": transactions.frame if transactions else None}
-    schemas = {"codes.parquet": CODES_SCHEMA, "rejects.parquet": REJECTS_SCHEMA, **EXTRA_TABLES}
-    tables = {name: pl.DataFrame(schema=schema) if given[name] is None else given[name]
-              for name, schema in schemas.items()}
-    for name, schema in schemas.items():
-        _check_frame(name.removesuffix(".parquet"), tables[name], schema)
+    given = {"codes": codes, "rejects": rejects, "findings": findings, "repairs": repairs,
+             "reconciliation": reconciliation,
+             "transactions": transactions.frame if transactions else None}
+    tables = {name: pl.DataFrame(schema=t.schema) if given[name] is None else given[name]
+              for name, t in PUBLISHED.items()}
+    for name, t in PUBLISHED.items():
+        _check_frame(name, tables[name], t.schema)
     final = DataDir(data_dir).release(release_id)
     with publish_lock(data_dir):
         if (final / MANIFEST).exists():
@@ -228,7 +320,9 @@ def publish_release(
         try:
             readable_mode(tmp)
             for name, frame in tables.items():
-                write_parquet(frame, tmp / name)
+                target = PUBLISHED[name].arrow_schema(name)
+                write_parquet(contract.frame_table(frame, target, release_id),
+                              tmp / f"{name}.parquet")
             body = json.dumps(validation.to_dict(), sort_keys=True, indent=2, default=str)
             atomic_write_bytes(tmp / "validation.json", (body + "\n").encode())
             manifest = _manifest(release_id, tmp, tables, file, validation, content_sha256,
@@ -267,7 +361,9 @@ def previous_release(data_dir: Path, release_id: str) -> str | None:
 
 
 def load_codes(data_dir: Path, release_id: str) -> pl.DataFrame:
+    """A published release's codes as the parser gives them (``CODES_SCHEMA``), whatever schema
+    version the file was written with (from 3 it also holds its release_id, widened integers)."""
     path = DataDir(data_dir).release(release_id) / "codes.parquet"
     if not path.exists():
         raise PublishError(f"release {release_id} is not published under {path.parent}")
-    return read_published(path)
+    return read_published(path).select(pl.col(c).cast(t) for c, t in CODES_SCHEMA.items())
