@@ -44,7 +44,7 @@ class PostgresServer:
         self.user = None
         if os.geteuid() == 0:
             self.user = next((u for u in ("postgres", "nobody") if _has_user(u)), None)
-        self.root = Path(tempfile.mkdtemp(prefix="hcpcs-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="test-postgres-"))
         self.data = self.root / "data"
         self.port = _free_port()
         pwfile = self.root / "pw"

@@ -22,7 +22,13 @@ from tests.conftest import ROOT
 from tests.pg_server import PASSWORD
 from tests.test_faults import HCPCS, own_env
 from tests.test_flows import hcpcs
-from warehouse.postgres import LOAD_SCHEMA_VERSION, LoadConnectionError, LoadError, load
+from warehouse.postgres import (
+    LOAD_SCHEMA_VERSION,
+    LoadConnectionError,
+    LoadError,
+    Target,
+    load,
+)
 from warehouse.tables import table
 
 SCHEMA = "hcpcs"
@@ -434,3 +440,15 @@ def test_two_loads_at_once_take_turns(pg_server, pg_url: str, demo_after: Path) 
     assert held(pg_server, pg_url)["loaded"] == [(r,) for r in (
         "2024-Q1", "2024-Q2", "2024-Q3", "2024-Q3r2", "2024-Q4", "2025-Q1", "2025-Q2", "2025-Q3",
         "2025-Q4")]
+
+
+def test_the_password_is_kept_apart_from_the_connection_string() -> None:
+    """It goes to DuckDB as a secret; the connection string (which DuckDB's errors quote) and
+    what is shown never hold it."""
+    target = Target.parse("postgresql://me:p%40ss@db.example:6543/wh?sslmode=require", "s1")
+    assert target.conninfo == ("host='db.example' port='6543' user='me' dbname='wh' "
+                               "sslmode='require' application_name='hcpcs load'")
+    assert (target.password, target.schema) == ("p@ss", "s1")
+    assert target.shown == "postgresql://me:***@db.example:6543/wh?sslmode=require"
+    bare = Target.parse("postgresql://")
+    assert (bare.conninfo, bare.password) == ("application_name='hcpcs load'", None)

@@ -16,7 +16,6 @@ and renamed into place, so DIR is the previous export or the new one, never half
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ import duckdb
 from contracts.errors import TerminalError
 from contracts.files import atomic_write_bytes, readable_mode, write_parquet
 from contracts.paths import DataDir
+from sources.rawstore import sha256_file
 from warehouse import contract
 from warehouse.history import empty_database
 from warehouse.publish import SCHEMA_VERSION
@@ -88,9 +88,8 @@ def _write(con: duckdb.DuckDBPyConnection, root: Path, table: str,
     rows = contract.fetch(con, table, release_id)
     rel = file_path(table, release_id)
     write_parquet(rows, root / rel)
-    data = (root / rel).read_bytes()
-    return ExportedFile(rel, table, release_id, rows.num_rows, hashlib.sha256(data).hexdigest(),
-                        len(data))
+    return ExportedFile(rel, table, release_id, rows.num_rows, sha256_file(root / rel),
+                        (root / rel).stat().st_size)
 
 
 def _write_all(con: duckdb.DuckDBPyConnection, root: Path) -> list[ExportedFile]:

@@ -67,11 +67,11 @@ CREATE TABLE {s}.loaded_slices (table_name text NOT NULL, release_id text NOT NU
     fingerprint text NOT NULL, row_count bigint NOT NULL, loaded_at timestamptz NOT NULL,
     PRIMARY KEY (table_name, release_id));
 COMMENT ON TABLE {s}.load_state IS 'The layout of this schema (hcpcs load), one row.';
-COMMENT ON TABLE {s}.loaded_releases IS 'Releases this schema holds, each with the sha256 of
- the raw file it was published from.';
-COMMENT ON TABLE {s}.loaded_slices IS 'A fingerprint of the rows of each table (per release for
- tables that grow by release; release_id '''' for the whole table), so a load copies only what
- changed.'"""
+COMMENT ON TABLE {s}.loaded_releases IS 'Releases this schema holds, each with the sha256 of '
+    'the raw file it was published from.';
+COMMENT ON TABLE {s}.loaded_slices IS 'A fingerprint of the rows of each table (per release '
+    'for tables that grow by release; release_id '''' for the whole table), so a load copies '
+    'only what changed.'"""
 
 
 class LoadError(TerminalError):
@@ -239,7 +239,7 @@ def _extension() -> Path:
     return found[-1]
 
 
-def _load_extension(con: duckdb.DuckDBPyConnection) -> None:
+def load_extension(con: duckdb.DuckDBPyConnection) -> None:
     """LOAD the wheel's file; DuckDB wants it under the extension's own name (postgres_scanner),
     so it is linked under that name in a temporary folder (nothing written to ~/.duckdb)."""
     with tempfile.TemporaryDirectory(prefix="hcpcs-duckdb-ext-") as tmp:
@@ -427,7 +427,7 @@ def load(data_dir: Path, url: str, *, schema: str = "hcpcs", migrate: bool = Fal
     result = LoadResult(target.shown, schema)
     con = duckdb.connect()
     try:
-        _load_extension(con)
+        load_extension(con)
         con.execute(f"ATTACH {literal(str(db))} AS src (READ_ONLY)")
         if problem := outdated(con, db, "src"):
             raise LoadError(problem)

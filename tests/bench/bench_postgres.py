@@ -23,7 +23,7 @@ from tests.bench.bench_history import RELEASES, _release, _universe
 from tests.warehouse_synth import publish
 from warehouse import history
 from warehouse.export import export
-from warehouse.postgres import _load_extension, load
+from warehouse.postgres import load, load_extension
 from warehouse.sql import literal
 from warehouse.tables import table
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.bench
 def _plain_copy(out: Path, url_conninfo: str, password: str) -> tuple[float, int]:
     """Every exported table into bare tables of the database: (seconds, rows)."""
     con = duckdb.connect()
-    _load_extension(con)
+    load_extension(con)
     con.execute(f"CREATE TEMPORARY SECRET p (TYPE postgres, PASSWORD {literal(password)})")
     con.execute(f"ATTACH {literal(url_conninfo)} AS pg (TYPE postgres, SECRET p)")
     rows = 0
