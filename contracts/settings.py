@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from contracts.urls import without_password
+
 MB = 1024 * 1024
 
 
@@ -93,12 +95,10 @@ class LoadSettings:
 
 def _password_to_libpq(url: str, env: MutableMapping[str, str]) -> str:
     """``url`` without its password, which goes to ``PGPASSWORD`` in ``env``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    env["PGPASSWORD"] = unquote(parts.password)
-    user = f"{parts.username}@" if parts.username else ""
-    return parts._replace(netloc=user + parts.netloc.rpartition("@")[2]).geturl()
+    password = urlsplit(url).password
+    if password is not None:
+        env["PGPASSWORD"] = unquote(password)
+    return without_password(url)
 
 
 #: Environment that keeps Prefect and Great Expectations offline and their state in the project.

@@ -98,3 +98,14 @@ def request_url(url: str) -> str:
         return url
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def without_password(url: str, mask: str = "") -> str:
+    """``url`` with its password replaced by ``mask`` (dropped when empty), the user and the
+    rest kept: how a database URL is shown (``user:***@host``) or stored (``user@host``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    secret = f":{mask}" if mask else ""
+    return parts._replace(netloc=f"{parts.username}{secret}@{parts.netloc.rpartition('@')[2]}"
+                          ).geturl()

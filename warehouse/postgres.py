@@ -35,6 +35,7 @@ import duckdb
 
 from contracts.errors import TerminalError, TransientError
 from contracts.paths import DataDir
+from contracts.urls import without_password
 from warehouse.publish import pipeline_version
 from warehouse.sql import literal
 from warehouse.tables import outdated, table
@@ -96,31 +97,22 @@ class Target:
     def parse(cls, url: str, schema: str = "hcpcs") -> Target:
         """``postgresql://[user[:password]@][host][:port][/dbname][?param=value...]``; what the URL
         leaves out, libpq takes from the ``PG*`` variables. ``schema``: where the tables go."""
-        parts = urlsplit(url)
+        parts, shown = urlsplit(url), without_password(url, "***")
         if parts.scheme not in ("postgresql", "postgres"):
-            raise LoadError(f"{_shown(url)}: not a PostgreSQL URL (postgresql://user@host/db)")
+            raise LoadError(f"{shown}: not a PostgreSQL URL (postgresql://user@host/db)")
         if not schema.replace("_", "").isalnum() or schema[0].isdigit():
             raise LoadError(f"schema {schema!r}: use letters, digits and _ only")
         try:
             port = parts.port
         except ValueError:
-            raise LoadError(f"{_shown(url)}: the port is not a number") from None
+            raise LoadError(f"{shown}: the port is not a number") from None
         words = {"host": unquote(parts.hostname or ""), "port": str(port or ""),
                  "user": unquote(parts.username or ""), "dbname": unquote(parts.path[1:]),
                  **dict(parse_qsl(parts.query))}
         words.setdefault("application_name", "hcpcs load")
         conninfo = " ".join(f"{k}={_conn_value(v)}" for k, v in words.items() if v)
         password = unquote(parts.password) if parts.password is not None else None
-        return cls(conninfo, password, _shown(url), schema)
-
-
-def _shown(url: str) -> str:
-    """``url`` without its password (user, host, port, database and options kept)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
-    return parts._replace(netloc=netloc).geturl()
+        return cls(conninfo, password, shown, schema)
 
 
 def _conn_value(value: str) -> str:
