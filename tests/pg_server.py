@@ -85,8 +85,11 @@ class PostgresServer:
         return f"postgresql://{ADMIN}{secret}@127.0.0.1:{self.port}/{db}"
 
     def connect(self, db: str = "postgres"):
-        """A psycopg connection (autocommit): the tests' own view of the server."""
+        """A psycopg connection (autocommit) to database ``db`` (a name, or a URL of this
+        server's): the tests' own view of the server."""
         import psycopg
+
+        db = db.rsplit("/", 1)[1] if "://" in db else db
 
         return psycopg.connect(host="127.0.0.1", port=self.port, user=ADMIN, password=PASSWORD,
                                dbname=db, autocommit=True)

@@ -68,12 +68,11 @@ def normal(value: Any) -> Any:
     return value
 
 
-def assert_same(pg_server, url_db: str, data_dir: Path, sample: str | None = None) -> None:
+def assert_same(pg_server, url: str, data_dir: Path, sample: str | None = None) -> None:
     """Every table of the target holds exactly DuckDB's rows (all of them, compared in key
     order; ``codes`` only for ``sample`` when given)."""
-    db = url_db.rsplit("/", 1)[1]
     with duckdb.connect(str(DataDir(data_dir).database), read_only=True) as duck, \
-            pg_server.connect(db) as pg:
+            pg_server.connect(url) as pg:
         tables = [t for (t,) in duck.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         assert sorted(tables) == sorted(t for (t,) in rows_of(pg, (
             "SELECT tablename FROM pg_tables WHERE schemaname = 'hcpcs' AND tablename NOT IN "
@@ -95,7 +94,7 @@ def assert_same(pg_server, url_db: str, data_dir: Path, sample: str | None = Non
 
 def held(pg_server, url: str) -> dict[str, Any]:
     """What the target says it holds: releases, and row counts of the main tables."""
-    with pg_server.connect(url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(url) as pg:
         return {"loaded": rows_of(pg, "SELECT release_id FROM hcpcs.loaded_releases ORDER BY 1"),
                 **{t: pg.execute(f"SELECT count(*) FROM hcpcs.{t}").fetchone()[0]
                    for t in ("codes", "code_history", "code_changes", "releases")}}
@@ -112,7 +111,7 @@ def test_first_load_of_the_real_releases_equals_duckdb(pg_server, pg_url: str,
     got = held(pg_server, pg_url)
     assert got["codes"] == 41_042 and got["releases"] == 6
     assert_same(pg_server, pg_url, data_dir)
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:  # the seed's code, as published
+    with pg_server.connect(pg_url) as pg:  # the seed's code, as published
         row = pg.execute("SELECT long_description, coverage_code, betos, pricing_indicators "
                          "FROM hcpcs.codes WHERE code = 'S2107' AND release_id = '2019-Q1'"
                          ).fetchone()
@@ -130,7 +129,7 @@ def test_comments_are_in_pg_description(pg_server, pg_url: str, demo_after: Path
                                "WHERE comment IS NOT NULL ORDER BY ALL")
         columns = duck.execute("SELECT count(*) FROM duckdb_columns() JOIN duckdb_tables() "
                                "USING (table_oid)").fetchone()[0]
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         theirs = rows_of(pg, """
             SELECT c.relname, a.attname, col_description(c.oid, a.attnum)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -150,7 +149,7 @@ def test_comments_are_in_pg_description(pg_server, pg_url: str, demo_after: Path
 
 def test_keys_and_indexes(pg_server, pg_url: str, demo_after: Path) -> None:
     load(demo_after, pg_url)
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         keys = dict(rows_of(pg, """
             SELECT rel.relname, pg_get_constraintdef(con.oid) FROM pg_constraint con
             JOIN pg_class rel ON rel.oid = con.conrelid JOIN pg_namespace n
@@ -169,14 +168,14 @@ def test_keys_and_indexes(pg_server, pg_url: str, demo_after: Path) -> None:
 
 def test_a_second_load_changes_nothing(pg_server, pg_url: str, demo_after: Path) -> None:
     load(demo_after, pg_url)
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         before = rows_of(pg, "SELECT table_name, release_id, loaded_at FROM hcpcs.loaded_slices "
                              "ORDER BY 1, 2")
         xmin = rows_of(pg, "SELECT xmin::text FROM hcpcs.codes ORDER BY release_id, code")
     result = load(demo_after, pg_url)
     assert (result.status, result.slices, result.releases) == ("unchanged", {}, 9)
     assert result.lines()[0].startswith("nothing new: postgresql://hcpcs_admin:***@")
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:  # no row rewritten
+    with pg_server.connect(pg_url) as pg:  # no row rewritten
         assert rows_of(pg, "SELECT table_name, release_id, loaded_at FROM hcpcs.loaded_slices "
                            "ORDER BY 1, 2") == before
         assert rows_of(pg, "SELECT xmin::text FROM hcpcs.codes ORDER BY release_id, code") == xmin
@@ -187,7 +186,7 @@ def test_an_added_release_adds_its_rows_and_updates_history(pg_server, pg_url: s
                                                             demo_after: Path) -> None:
     first = load(demo_before, pg_url)
     assert first.added_releases[-1] == "2025-Q3"
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         old_codes = rows_of(pg, "SELECT release_id, code, xmin::text FROM hcpcs.codes "
                                 "ORDER BY 1, 2")
     second = load(demo_after, pg_url)
@@ -195,7 +194,7 @@ def test_an_added_release_adds_its_rows_and_updates_history(pg_server, pg_url: s
     # the new release's rows, and the tables derived from all releases; no earlier codes rows
     assert {s for s in second.slices if s.startswith("codes/")} == {"codes/2025-Q4"}
     assert {"code_history", "code_changes", "releases"} <= set(second.slices)
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         assert rows_of(pg, "SELECT release_id, code, xmin::text FROM hcpcs.codes "
                            "WHERE release_id <> '2025-Q4' ORDER BY 1, 2") == old_codes
     assert_same(pg_server, pg_url, demo_after)
@@ -213,7 +212,7 @@ def test_another_data_directory_is_refused(pg_server, pg_url: str, demo_after: P
 def test_a_schema_of_another_version_is_refused_until_migrated(pg_server, pg_url: str,
                                                                demo_after: Path) -> None:
     load(demo_after, pg_url)
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         pg.execute("UPDATE hcpcs.load_state SET schema_version = 0")
     before = held(pg_server, pg_url)
     proc = subprocess.run([HCPCS, "load", pg_url, "-d", str(demo_after)], cwd=ROOT, text=True,
@@ -227,24 +226,24 @@ def test_a_schema_of_another_version_is_refused_until_migrated(pg_server, pg_url
     assert held(pg_server, pg_url) == before
     result = load(demo_after, pg_url, migrate=True)
     assert (result.status, result.created, len(result.added_releases)) == ("loaded", True, 9)
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         assert pg.execute("SELECT schema_version FROM hcpcs.load_state").fetchone() == (1,)
     assert_same(pg_server, pg_url, demo_after)
 
 
 def test_a_schema_not_made_by_hcpcs_is_refused(pg_server, pg_url: str, demo_after: Path) -> None:
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         pg.execute("CREATE SCHEMA hcpcs; CREATE TABLE hcpcs.mine (x int)")
     with pytest.raises(LoadError, match="no hcpcs load state"):
         load(demo_after, pg_url)
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         assert rows_of(pg, "SELECT tablename FROM pg_tables WHERE schemaname = 'hcpcs'") == \
             [("mine",)]
 
 
-def _loader_waiting(pg_server, db: str) -> int | None:
+def _loader_waiting(pg_server, url: str) -> int | None:
     """The pid of the load's backend once it waits for the test's lock, else None."""
-    with pg_server.connect(db) as pg:
+    with pg_server.connect(url) as pg:
         row = pg.execute("SELECT pid FROM pg_stat_activity WHERE application_name = "
                          "'hcpcs load' AND wait_event_type = 'Lock'").fetchone()
     return row[0] if row else None
@@ -255,19 +254,18 @@ def _interrupted(pg_server, url: str, data_dir: Path,
     """Start ``hcpcs load`` of ``data_dir`` while the test holds a lock on ``code_history``, so
     the load stops mid-way (``code_changes`` already rewritten in its transaction); interrupt
     it there; then let go of the lock. The load's process, finished."""
-    db = url.rsplit("/", 1)[1]
-    holder = pg_server.connect(db)
+    holder = pg_server.connect(url)
     holder.autocommit = False
     holder.execute("LOCK TABLE hcpcs.code_history IN ACCESS EXCLUSIVE MODE")
     proc = subprocess.Popen([HCPCS, "load", url, "-d", str(data_dir)], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=own_env())
     try:
         deadline = time.monotonic() + 60
-        while (pid := _loader_waiting(pg_server, db)) is None:
+        while (pid := _loader_waiting(pg_server, url)) is None:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the load never reached the locked table"
             time.sleep(0.05)
-        with pg_server.connect(db) as pg:  # it had written rows, in its transaction
+        with pg_server.connect(url) as pg:  # it had written rows, in its transaction
             assert pg.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = "
                               "'hcpcs.code_changes'::regclass AND mode = 'RowExclusiveLock'",
                               [pid]).fetchone() == (1,)
@@ -306,7 +304,7 @@ def test_kill_9_mid_load_leaves_the_target_as_it_was(pg_server, pg_url: str, dem
 def test_a_dropped_connection_fails_cleanly(pg_server, pg_url: str, demo_before: Path,
                                             demo_after: Path) -> None:
     def terminate(_: subprocess.Popen, pid: int) -> None:
-        with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+        with pg_server.connect(pg_url) as pg:
             pg.execute("SELECT pg_terminate_backend(%s)", [pid])
 
     proc = _completes(pg_server, pg_url, demo_before, demo_after, terminate)
@@ -367,7 +365,7 @@ def test_every_run_loads_its_target(pg_server, pg_url: str, tmp_path: Path) -> N
     report = (DataDir(data_dir).last_run).read_text()
     assert json.loads(report)["loaded"][0].startswith("loaded ")
     assert "s3cret" not in report + first.stdout + first.stderr
-    with pg_server.connect(pg_url.rsplit("/", 1)[1]) as pg:
+    with pg_server.connect(pg_url) as pg:
         assert pg.execute("SELECT count(*) FROM codes_set.loaded_releases").fetchone() == (9,)
     again = subprocess.run([HCPCS, "run", "-q", "-d", str(data_dir)], cwd=ROOT, text=True,
                            capture_output=True, env=env, timeout=300)
@@ -412,20 +410,24 @@ def test_no_database_is_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no database to load; run `hcpcs run`" in proc.stderr
 
 
+def _waiting_for_each_other(pg_server, url: str) -> int:
+    """How many loads wait for the schema's advisory lock."""
+    with pg_server.connect(url) as pg:
+        return pg.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                          "'hcpcs load' AND wait_event = 'advisory'").fetchone()[0]
+
+
 def test_two_loads_at_once_take_turns(pg_server, pg_url: str, demo_after: Path) -> None:
     """Both wait for the schema's advisory lock (held here until both are waiting); then one
     loads and the other finds nothing new."""
-    db = pg_url.rsplit("/", 1)[1]
-    holder = pg_server.connect(db)
+    holder = pg_server.connect(pg_url)
     holder.execute("SELECT pg_advisory_lock(hashtext('hcpcs load hcpcs'))")
     procs = [subprocess.Popen([HCPCS, "load", pg_url, "-d", str(demo_after)], cwd=ROOT,
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=own_env()) for _ in range(2)]
     try:
         deadline = time.monotonic() + 60
-        while pg_server.connect(db).execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hcpcs load' "
-                "AND wait_event = 'advisory'").fetchone() != (2,):
+        while _waiting_for_each_other(pg_server, pg_url) != 2:
             assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
             assert time.monotonic() < deadline, "the loads never waited for each other"
             time.sleep(0.05)

@@ -127,8 +127,13 @@ class Column:
     comment: str | None
 
     @property
+    def nested(self) -> bool:
+        """A STRUCT, a list of them or a MAP: no PostgreSQL type, so JSON (``jsonb``)."""
+        return "STRUCT(" in self.duckdb_type or self.duckdb_type.startswith("MAP(")
+
+    @property
     def pg_type(self) -> str:
-        if "STRUCT(" in self.duckdb_type or self.duckdb_type.startswith("MAP("):
+        if self.nested:
             return "jsonb"
         try:
             return PG_TYPES[self.duckdb_type]
@@ -139,9 +144,7 @@ class Column:
     @property
     def select(self) -> str:
         """The column as read from DuckDB for the copy."""
-        quoted = f'"{self.name}"'
-        return f"to_json({quoted})" if self.pg_type == "jsonb" and "STRUCT(" in self.duckdb_type \
-            else quoted
+        return f"to_json({_q(self.name)})" if self.nested else _q(self.name)
 
 
 @dataclass(frozen=True)
