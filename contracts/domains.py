@@ -376,6 +376,21 @@ ASC_GROUP = Domain(
     values={"YY": "Approved to be performed in an ambulatory surgical center"},
 )
 
+#: BETOS family (a BETOS code's first character) -> its name, as the BETOS classification groups
+#: its codes; the report charts codes by family. Every BETOS value belongs to one (checked below).
+BETOS_FAMILIES: dict[str, str] = {
+    "M": "Evaluation and management",
+    "P": "Procedures",
+    "I": "Imaging",
+    "T": "Tests",
+    "D": "Durable medical equipment",
+    "O": "Other",
+    "Y": "Exceptions",
+    "Z": "Unclassified",
+}
+if unknown := {v[0] for v in BETOS.values} - set(BETOS_FAMILIES):
+    raise ValueError(f"BETOS values of no family: {sorted(unknown)}")
+
 #: Domain name -> domain; the name is the lookup table's suffix in DuckDB (``lookup_<name>``).
 DOMAINS: dict[str, Domain] = {
     "record_id": RECORD_ID,

@@ -7,9 +7,12 @@ must be readable like any other file the user creates, so every write ends with 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,6 +87,75 @@ def write_parquet(frame: pl.DataFrame | pa.Table, path: Path) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def not_replaceable(out: Path, marker: str, what: str) -> str | None:
+    """Why ``out`` may not be replaced whole by a new ``what`` (None: it may): it is a file, or
+    a folder with files that lacks ``marker``, the file every earlier ``what`` holds."""
+    if out.exists() and not out.is_dir():
+        return f"{out}: is a file; give a folder for the {what}"
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        return (f"{out}: not empty and not an earlier {what} (no {marker}); the {what} replaces "
+                "its folder whole: give a new or empty folder")
+    return None
+
+
+def _aside(out: Path, kind: str) -> str:
+    """The name prefix of ``out``'s aside folders: ``.<name>.<kind>-<pid>-`` (kind: ``tmp`` the
+    new folder being written, ``old`` the previous one being removed)."""
+    return f".{out.name}.{kind}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        pass
+    return True
+
+
+def _sweep(out: Path) -> None:
+    """Remove the aside folders of writes into ``out`` whose process is gone (killed)."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(?:tmp|old)-(\d+)-[a-z0-9_]+")
+    for stale in out.parent.iterdir():
+        if (m := pattern.fullmatch(stale.name)) and not _alive(int(m.group(1))):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    """Rename the finished folder ``tmp`` into place; an earlier one at ``out`` is moved aside
+    first (and back, should the second rename fail), then removed."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=_aside(out, "old")))
+    os.rename(out, old / out.name)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.rename(old / out.name, out)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def replacing_folder(out: Path) -> Iterator[Path]:
+    """A new, empty folder beside ``out`` to write a whole folder into (an export, the report);
+    renamed into place when the block ends, removed if it fails: ``out`` is the previous folder
+    or the new one, never half of either. Leftovers of killed writers are swept first."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=_aside(out, "tmp")))
+    try:
+        readable_mode(tmp)
+        yield tmp
+        _swap(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

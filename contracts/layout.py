@@ -77,6 +77,7 @@ class Field:
     procedure_only: bool = False
     change: str | None = None
     compare: Compare = "exact"
+    label: str = ""  # the field's name in CMS's record layout, less its "HCPCS" prefix
 
     @property
     def end(self) -> int:
@@ -99,34 +100,34 @@ class Field:
 
 # fmt: off
 LAYOUT: tuple[Field, ...] = (
-    Field("code", 1, 5, 1, "code", "HCPC", "HCPCS code (procedure, e.g. J9035) or Level II modifier (two characters, right-justified in columns 4-5 of the record).", change="key"),  # noqa: E501
-    Field("sequence_number", 6, 5, 1, "sequence", "SEQNUM", "Line number within the code: 00100 on the first line, +100 on each continuation line."),  # noqa: E501
-    Field("record_id", 11, 1, 1, "record_id", "RECID", "3 = procedure first line, 4 = procedure continuation, 7 = modifier first line, 8 = modifier continuation.", domain="record_id"),  # noqa: E501
-    Field("long_description", 12, 80, 1, "chunk", "LONG DESCRIPTION", "Full long description: every line's 80-character chunk, right-trimmed and joined with one space.", change="long_description", compare="whitespace"),  # noqa: E501
-    Field("short_description", 92, 28, 1, "text", "SHORT DESCRIPTION", "Short description (at most 28 characters).", change="short_description", compare="whitespace"),  # noqa: E501
-    Field("pricing_indicators", 120, 2, 4, "text", "PRICE1", "Pricing indicator codes, up to 4 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="pricing_indicator", procedure_only=True, change="payment"),  # noqa: E501
-    Field("multiple_pricing_indicator", 128, 1, 1, "text", "MULT_PI", "Multiple pricing indicator: which pricing methodology applies when there are several.", domain="multiple_pricing_indicator", procedure_only=True, change="payment"),  # noqa: E501
-    Field("cim_references", 129, 6, 3, "text", "CIM1", "Coverage Issues Manual reference section numbers, up to 3 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative"),  # noqa: E501
-    Field("mcm_references", 147, 8, 3, "text", "MCM1", "Medicare Carriers Manual reference section numbers, up to 3 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative"),  # noqa: E501
-    Field("statute", 171, 10, 1, "text", "STATUTE", "Statute number (free text, e.g. 1833(t)).", change="administrative"),  # noqa: E501
-    Field("lab_certifications", 181, 3, 8, "text", "LABCERT1", "Lab certification codes (CLIA specialty), up to 8 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="lab_certification", change="administrative"),  # noqa: E501
-    Field("cross_references", 205, 5, 5, "text", "XREF1", "Cross-reference codes (HCPCS, CPT or modifier), up to 5 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative"),  # noqa: E501
-    Field("coverage_code", 230, 1, 1, "text", "COV", "Medicare coverage code (C, D, I, M, S).", domain="coverage_code", change="coverage"),  # noqa: E501
-    Field("asc_group", 231, 2, 1, "text", "ASC_GRP", "ASC payment group: YY = approved to be performed in an ambulatory surgical center.", domain="asc_group", change="payment"),  # noqa: E501
-    Field("asc_effective_date", 233, 8, 1, "date", "ASC_DT", "Effective date of the ASC payment group.", change="payment"),  # noqa: E501
-    Field("mog_group", 241, 3, 1, "text", "OPPS", "Medicare outpatient group (MOG) payment group (legacy; blank in every release since 2016).", change="payment"),  # noqa: E501
-    Field("mog_indicator", 244, 1, 1, "text", "OPPS_PI", "MOG payment policy indicator (legacy; blank since 2016).", change="payment"),  # noqa: E501
-    Field("mog_effective_date", 245, 8, 1, "date", "OPPS_DT", "MOG effective date (legacy; blank since 2016).", change="payment"),  # noqa: E501
-    Field("processing_note", 253, 4, 1, "text", "PROCNOTE", "Processing note number (joins the release's proc_notes file).", change="administrative"),  # noqa: E501
-    Field("betos", 257, 3, 1, "text", "BETOS", "Berenson-Eggers type of service code.", domain="betos", procedure_only=True, change="misc"),  # noqa: E501
-    Field("filler_260", 260, 1, 1, "filler", "", "Filler (always blank)."),
-    Field("types_of_service", 261, 1, 5, "text", "TOS1", "Type of service codes, up to 5 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="type_of_service", procedure_only=True, change="misc"),  # noqa: E501
-    Field("anesthesia_base_units", 266, 3, 1, "int", "ANEST_BU", "Anesthesia base unit quantity.", procedure_only=True, change="payment"),  # noqa: E501
-    Field("added_date", 269, 8, 1, "date", "ADD DT", "Date the code was added to HCPCS.", change="administrative"),  # noqa: E501
-    Field("action_effective_date", 277, 8, 1, "date", "ACT EFF DT", "Effective date of the action code's change.", change="bookkeeping"),  # noqa: E501
-    Field("termination_date", 285, 8, 1, "date", "TERM DT", "Date the code was terminated (null while active).", change="termination"),  # noqa: E501
-    Field("action_code", 293, 1, 1, "text", "ACTION CD", "Action code: what changed for this code in this release.", domain="action_code", change="bookkeeping"),  # noqa: E501
-    Field("filler_294", 294, 27, 1, "filler", "", "Filler (always blank)."),
+    Field("code", 1, 5, 1, "code", "HCPC", "HCPCS code (procedure, e.g. J9035) or Level II modifier (two characters, right-justified in columns 4-5 of the record).", change="key", label="HCPCS Code"),  # noqa: E501
+    Field("sequence_number", 6, 5, 1, "sequence", "SEQNUM", "Line number within the code: 00100 on the first line, +100 on each continuation line.", label="Sequence Number"),  # noqa: E501
+    Field("record_id", 11, 1, 1, "record_id", "RECID", "3 = procedure first line, 4 = procedure continuation, 7 = modifier first line, 8 = modifier continuation.", domain="record_id", label="Record Identification Code"),  # noqa: E501
+    Field("long_description", 12, 80, 1, "chunk", "LONG DESCRIPTION", "Full long description: every line's 80-character chunk, right-trimmed and joined with one space.", change="long_description", compare="whitespace", label="Long Description"),  # noqa: E501
+    Field("short_description", 92, 28, 1, "text", "SHORT DESCRIPTION", "Short description (at most 28 characters).", change="short_description", compare="whitespace", label="Short Description"),  # noqa: E501
+    Field("pricing_indicators", 120, 2, 4, "text", "PRICE1", "Pricing indicator codes, up to 4 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="pricing_indicator", procedure_only=True, change="payment", label="Pricing Indicator Code"),  # noqa: E501
+    Field("multiple_pricing_indicator", 128, 1, 1, "text", "MULT_PI", "Multiple pricing indicator: which pricing methodology applies when there are several.", domain="multiple_pricing_indicator", procedure_only=True, change="payment", label="Multiple Pricing Indicator Code"),  # noqa: E501
+    Field("cim_references", 129, 6, 3, "text", "CIM1", "Coverage Issues Manual reference section numbers, up to 3 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative", label="Coverage Issues Manual Reference Section Number"),  # noqa: E501
+    Field("mcm_references", 147, 8, 3, "text", "MCM1", "Medicare Carriers Manual reference section numbers, up to 3 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative", label="Medicare Carriers Manual Reference Section Number"),  # noqa: E501
+    Field("statute", 171, 10, 1, "text", "STATUTE", "Statute number (free text, e.g. 1833(t)).", change="administrative", label="Statute Number"),  # noqa: E501
+    Field("lab_certifications", 181, 3, 8, "text", "LABCERT1", "Lab certification codes (CLIA specialty), up to 8 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="lab_certification", change="administrative", label="Lab Certification Code"),  # noqa: E501
+    Field("cross_references", 205, 5, 5, "text", "XREF1", "Cross-reference codes (HCPCS, CPT or modifier), up to 5 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", change="administrative", label="Cross Reference Code"),  # noqa: E501
+    Field("coverage_code", 230, 1, 1, "text", "COV", "Medicare coverage code (C, D, I, M, S).", domain="coverage_code", change="coverage", label="Coverage Code"),  # noqa: E501
+    Field("asc_group", 231, 2, 1, "text", "ASC_GRP", "ASC payment group: YY = approved to be performed in an ambulatory surgical center.", domain="asc_group", change="payment", label="ASC Payment Group Code"),  # noqa: E501
+    Field("asc_effective_date", 233, 8, 1, "date", "ASC_DT", "Effective date of the ASC payment group.", change="payment", label="ASC Payment Group Effective Date"),  # noqa: E501
+    Field("mog_group", 241, 3, 1, "text", "OPPS", "Medicare outpatient group (MOG) payment group (legacy; blank in every release since 2016).", change="payment", label="MOG Payment Group Code"),  # noqa: E501
+    Field("mog_indicator", 244, 1, 1, "text", "OPPS_PI", "MOG payment policy indicator (legacy; blank since 2016).", change="payment", label="MOG Payment Policy Indicator"),  # noqa: E501
+    Field("mog_effective_date", 245, 8, 1, "date", "OPPS_DT", "MOG effective date (legacy; blank since 2016).", change="payment", label="MOG Effective Date"),  # noqa: E501
+    Field("processing_note", 253, 4, 1, "text", "PROCNOTE", "Processing note number (joins the release's proc_notes file).", change="administrative", label="Processing Note Number"),  # noqa: E501
+    Field("betos", 257, 3, 1, "text", "BETOS", "Berenson-Eggers type of service code.", domain="betos", procedure_only=True, change="misc", label="Berenson-Eggers Type Of Service Code"),  # noqa: E501
+    Field("filler_260", 260, 1, 1, "filler", "", "Filler (always blank).", label="Filler"),
+    Field("types_of_service", 261, 1, 5, "text", "TOS1", "Type of service codes, up to 5 occurrences as a positional list (element i is occurrence i+1): trailing blanks dropped, a blank between two values kept as null, [] when none.", domain="type_of_service", procedure_only=True, change="misc", label="Type Of Service Code"),  # noqa: E501
+    Field("anesthesia_base_units", 266, 3, 1, "int", "ANEST_BU", "Anesthesia base unit quantity.", procedure_only=True, change="payment", label="Anesthesia Base Unit Quantity"),  # noqa: E501
+    Field("added_date", 269, 8, 1, "date", "ADD DT", "Date the code was added to HCPCS.", change="administrative", label="Code Added Date"),  # noqa: E501
+    Field("action_effective_date", 277, 8, 1, "date", "ACT EFF DT", "Effective date of the action code's change.", change="bookkeeping", label="Action Effective Date"),  # noqa: E501
+    Field("termination_date", 285, 8, 1, "date", "TERM DT", "Date the code was terminated (null while active).", change="termination", label="Termination Date"),  # noqa: E501
+    Field("action_code", 293, 1, 1, "text", "ACTION CD", "Action code: what changed for this code in this release.", domain="action_code", change="bookkeeping", label="Action Code"),  # noqa: E501
+    Field("filler_294", 294, 27, 1, "filler", "", "Filler (always blank).", label="Filler"),
 )
 # fmt: on
 
@@ -155,6 +156,8 @@ def check_layout(layout: tuple[Field, ...]) -> None:
         position = f.end + 1
         if f.domain is not None and f.domain not in DOMAINS:
             raise LayoutError(f"{where}: unknown domain {f.domain!r}")
+        if not f.label:
+            raise LayoutError(f"{where}: has no label (its name in CMS's record layout)")
         if f.is_data and f.change is None:
             raise LayoutError(f"{where}: says nothing of how a change to it is classified")
         if f.change is not None and f.change not in (*CHANGE_CLASSES, *NOT_COMPARED):

@@ -91,5 +91,10 @@ class DataDir:
         return self.reports / "last_run.json"
 
     @property
+    def site(self) -> Path:
+        """The offline HTML report (``hcpcs report``; every publishing run rewrites it)."""
+        return self.reports / "site"
+
+    @property
     def data_docs(self) -> Path:
         return self.reports / "data_docs"

@@ -388,6 +388,32 @@ def status(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
 
 
 @app.command()
+def report(
+    out: Path = typer.Option(
+        None, "--out", metavar="DIR", help="Folder of the site (default: reports/site in the "
+        "data directory); replaced whole (an earlier report or an empty folder only)."),
+    data_dir: Path = DATA_DIR,
+) -> None:
+    """Write the release report: a static HTML site to look at, offline, from file://.
+
+    An overview with charts of every release (codes by kind and BETOS family, additions,
+    discontinuations, changes, silent changes), a page per release (changes by type with values
+    decoded, the gate's checks, findings, repairs, waivers, CMS's announcements against what
+    changed, the manifest and raw sha256), a page per code (every field with its meaning, its
+    versions, episodes and replacements), and search by code or words. Every publishing run
+    rewrites it. Exit status: 0 written, 2 no database, or the folder cannot be written.
+    """
+    from report.site import ReportError, build
+
+    try:
+        done = build(data_dir, out)
+    except ReportError as exc:
+        raise fail(str(exc)) from None
+    for line in done.lines():
+        typer.echo(line)
+
+
+@app.command()
 def export(
     folder: Path = typer.Argument(
         ..., metavar="DIR", help="Folder to write into: created if missing, replaced whole "

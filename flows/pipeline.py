@@ -21,7 +21,9 @@ in), or **tracked**, each step a Prefect task of a flow run (``flows.refresh``: 
    Data Docs of the releases published are rendered beside it;
 4. with a load target in the settings (``HCPCS_LOAD_TARGET``), load the database into it
    (``warehouse.postgres``: what is new only, one transaction; a failure is reported and the
-   next run catches up).
+   next run catches up);
+5. after a rebuild (or when the data directory has none yet), rewrite the release report
+   (``report.site``: the static HTML site in ``reports/site``).
 
 Then ``data/reports/runs/*.json``, a log summary and (tracked) a markdown artifact.
 """
@@ -238,6 +240,22 @@ def _load(rt: Runtime, data_dir: Path, summary: RunSummary, settings: LoadSettin
     summary.loaded = result.lines()
 
 
+def _report(rt: Runtime, data_dir: Path, summary: RunSummary) -> None:
+    """Rewrite the report after a rebuild, or write the first one; a failure is reported (the
+    next rebuild writes it again), not raised."""
+    paths = DataDir(data_dir)
+    if not paths.database.exists() or (not summary.rebuilt and paths.site.exists()):
+        return
+    reporter().release("report", "writing")
+    try:
+        done = rt.call(steps.write_report)(data_dir, summary.to_dict())
+    except Exception as exc:
+        summary.releases.append(ReleaseOutcome("report", "failed", stage="report",
+                                               message=_error_text(exc)))
+        return
+    summary.report = str(done.index)
+
+
 def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path, *,
                  always_rebuild: bool, settings: Settings | None = None,
                  releases: tuple[str, str] | None = None) -> RunSummary:
@@ -281,6 +299,7 @@ def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path
             _rebuild(rt, data_dir, summary, published_now)
         _data_docs_done(rt, docs)
         _load(rt, data_dir, summary, settings.load)
+        _report(rt, data_dir, summary)
     summary.releases.sort(key=lambda r: (r.release_id == "?", r.release_id))
     summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     summary.seconds = round(time.monotonic() - started, 2)

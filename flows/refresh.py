@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
@@ -47,6 +47,10 @@ class TrackedRuntime:
     def report(self, summary: RunSummary) -> None:
         create_markdown_artifact(summary.markdown(), key=f"hcpcs-{self.flow_name}",
                                  description=f"HCPCS {self.flow_name}: {summary.verdict}")
+        if summary.report:
+            create_link_artifact(Path(summary.report).as_uri(), link_text="HCPCS release report",
+                                 key="hcpcs-report", description="The release report this run "
+                                 "wrote (a static site: open it in a browser).")
 
 
 @flow(name="hcpcs-refresh", log_prints=True)

@@ -43,6 +43,7 @@ from warehouse.doctor import Healing, heal
 from warehouse.history import RebuildSummary, rebuild
 
 if TYPE_CHECKING:
+    from report.site import Report
     from warehouse.postgres import LoadResult
 from warehouse.waivers import read_waivers
 
@@ -172,3 +173,12 @@ def load_target(data_dir: Path, settings: LoadSettings) -> LoadResult:
     from warehouse.postgres import load
 
     return load(Path(data_dir), settings.target, schema=settings.schema)
+
+
+@step("report")
+def write_report(data_dir: Path, latest_run: dict) -> Report:
+    """Rewrite the release report (the static site in reports/site) from the rebuilt database;
+    ``latest_run`` is this run's summary, shown as the latest run."""
+    from report.site import build
+
+    return build(Path(data_dir), latest_run=latest_run)

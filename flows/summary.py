@@ -65,6 +65,7 @@ class RunSummary:
     changes_by_type: dict[str, int] = field(default_factory=dict)  # in releases published now
     healed: list[str] = field(default_factory=list)  # what the data dir check found and did
     loaded: list[str] = field(default_factory=list)  # the load into the target (hcpcs load)
+    report: str = ""  # the release report's index.html, when this run wrote it
 
     def count(self, status: Status) -> int:
         return sum(r.status == status for r in self.releases)
@@ -126,6 +127,8 @@ class RunSummary:
                 f"-> {self.database}"
             )
         out.extend(self.loaded)
+        if self.report:
+            out.append(f"report: {self.report}")
         return out
 
     def markdown(self) -> str:
@@ -149,6 +152,8 @@ class RunSummary:
             rows += [f"| {k} | {v:,} |" for k, v in sorted(self.changes_by_type.items())]
         if self.loaded:
             rows += ["", *self.loaded]
+        if self.report:
+            rows += ["", f"Release report: [{self.report}]({Path(self.report).as_uri()})"]
         return "\n".join(rows) + "\n"
 
     def save(self, data_dir: Path) -> Path:

@@ -20,14 +20,19 @@ ALLOWED: dict[str, set[str]] = {
     "sources": {"contracts", "transforms", "sources"},
     "expectations": {"contracts", "transforms", "expectations"},
     "warehouse": {"contracts", "transforms", "sources", "expectations", "warehouse"},
-    "flows": {"contracts", "transforms", "sources", "expectations", "warehouse", "flows"},
+    "report": {"contracts", "sources", "warehouse", "report"},
+    "flows": {"contracts", "transforms", "sources", "expectations", "warehouse", "report",
+              "flows"},
 }
 #: Third-party frameworks and the only stages that may import them.
 CONFINED: dict[str, set[str]] = {
     "prefect": {"flows"},
     "great_expectations": {"expectations"},
-    "duckdb": {"warehouse", "flows"},
+    "duckdb": {"warehouse", "report", "flows"},
     "httpx": {"sources"},
+    "altair": {"report"},
+    "vl_convert": {"report"},
+    "jinja2": {"report"},
 }
 
 

@@ -217,13 +217,13 @@ def test_no_database_and_an_unwritable_or_foreign_dir_are_clear_errors(demo: Pat
         "a folder you can write to, on a disk with room\n")
     result = runner.invoke(app, ["export", str(blocker), "--data-dir", str(demo)])
     assert (result.exit_code, result.output) == (
-        2, f"error: {blocker}: is a file; give a folder to export into\n")
+        2, f"error: {blocker}: is a file; give a folder for the export\n")
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     result = runner.invoke(app, ["export", str(mine), "--data-dir", str(demo)])
     assert (result.exit_code, result.output) == (
-        2, f"error: {mine}: not empty and not an earlier export (no export.json); an export "
+        2, f"error: {mine}: not empty and not an earlier export (no export.json); the export "
         "replaces its folder whole: give a new or empty folder\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "mine"]
     assert blocker.read_text() == "a file where a folder should be"

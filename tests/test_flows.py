@@ -115,8 +115,14 @@ def test_tracked_run_publishes_what_the_local_run_does(demo_run, tracked_run) ->
     this_run = ArtifactFilterFlowRunId(any_=[UUID(doc["flow_run_id"])])
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=this_run))
-    assert [a.key for a in artifacts] == ["hcpcs-refresh"]
-    table = artifacts[0].data
+    artifacts = {a.key: a for a in artifacts}
+    assert sorted(artifacts) == ["hcpcs-refresh", "hcpcs-report"]
+    # the release report this run wrote, as a link (its path is in the summary too)
+    assert doc["report"] == str(data_dir.resolve() / "reports" / "site" / "index.html")
+    assert artifacts["hcpcs-report"].data == (
+        f"[HCPCS release report]({Path(doc['report']).as_uri()})")
+    assert task_states(doc["flow_run_id"], ("report",)) == {"report": "Completed"}
+    table = artifacts["hcpcs-refresh"].data
     assert table.startswith("# HCPCS refresh: 9 release(s) published\n")
     assert "| 2024-Q3r2 | published | 188 | 0 | 0 | - | - |" in table
     assert "| reused | 1 |" in table

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
 from contracts.errors import TerminalError
-from contracts.files import atomic_write_bytes, readable_mode, write_parquet
+from contracts.files import (
+    atomic_write_bytes,
+    not_replaceable,
+    replacing_folder,
+    write_parquet,
+)
 from contracts.paths import DataDir
 from sources.rawstore import sha256_file
 from warehouse import contract
@@ -104,56 +106,6 @@ def _write_all(con: duckdb.DuckDBPyConnection, root: Path) -> list[ExportedFile]
     return files
 
 
-def _check_target(out: Path) -> None:
-    """Refuse to replace a folder that is not an earlier export: it would be deleted whole."""
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out}: is a file; give a folder to export into")
-    if out.is_dir() and any(out.iterdir()) and not (out / EXPORT_JSON).is_file():
-        raise ExportError(f"{out}: not empty and not an earlier export (no {EXPORT_JSON}); "
-                          "an export replaces its folder whole: give a new or empty folder")
-
-
-def _aside(out: Path, kind: str) -> str:
-    """The name prefix of ``out``'s aside folders: ``.<name>.<kind>-<pid>-`` (kind: ``tmp`` a
-    new export being written, ``old`` the previous one being removed)."""
-    return f".{out.name}.{kind}-{os.getpid()}-"
-
-
-def _sweep(out: Path) -> None:
-    """Remove the aside folders of exports into ``out`` whose process is gone (killed)."""
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.(?:tmp|old)-(\d+)-[a-z0-9_]+")
-    for stale in out.parent.iterdir():
-        if (m := pattern.fullmatch(stale.name)) and not _alive(int(m.group(1))):
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        pass
-    return True
-
-
-def _swap(tmp: Path, out: Path) -> None:
-    """Rename the finished export ``tmp`` into place; an earlier export at ``out`` is moved
-    aside first (and back, should the second rename fail), then removed."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=_aside(out, "old")))
-    os.rename(out, old / out.name)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old / out.name, out)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export(data_dir: Path, out: Path) -> Export:
     """Write every base table of ``data_dir``'s ``hcpcs.duckdb`` into ``out`` as contract
     Parquet, with ``export.json``; ``out`` is replaced whole, or left as it was on any failure."""
@@ -161,28 +113,16 @@ def export(data_dir: Path, out: Path) -> Export:
     if not db.exists():
         raise ExportError(f"{db}: no database yet; run `hcpcs run` (or `hcpcs backfill`) first")
     out = Path(os.path.abspath(out))
-    _check_target(out)
+    if problem := not_replaceable(out, EXPORT_JSON, "export"):
+        raise ExportError(problem)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _sweep(out)
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=_aside(out, "tmp")))
-    except OSError as exc:
-        raise _unwritable(out, exc) from None
-    try:
-        readable_mode(tmp)
-        with duckdb.connect(str(db), read_only=True) as con:
+        with replacing_folder(out) as tmp, duckdb.connect(str(db), read_only=True) as con:
             if problem := outdated(con, db):
                 raise ExportError(problem)
-            files = _write_all(con, tmp)
-        done = Export(out, files)
-        atomic_write_bytes(tmp / EXPORT_JSON, done.to_json())
-        _swap(tmp, out)
+            done = Export(out, _write_all(con, tmp))
+            atomic_write_bytes(tmp / EXPORT_JSON, done.to_json())
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise _unwritable(out, exc) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return done
 
 

@@ -132,8 +132,8 @@ def _episodes() -> View:
                    arg_min(valid_from_release, version) AS first_release,
                    arg_max(valid_to_release, version) AS last_release,
                    arg_min(valid_from_date, version) AS valid_from_date,
-                   arg_max(valid_to_date, version) AS valid_to_date,
-                   arg_max(end_reason, version) AS ended_by,
+                   arg_max_null(valid_to_date, version) AS valid_to_date,
+                   arg_max_null(end_reason, version) AS ended_by,
                    bool_or(is_current) AS is_current,
                    arg_min(added_date, version) AS added_date,
                    arg_min(long_description, version) AS long_description
