@@ -110,30 +110,32 @@ class ReleaseDetail:
     checks: list[Row]  # the gate's every result (validation.json)
 
 
-def release_detail(con: duckdb.DuckDBPyConnection, release_id: str) -> ReleaseDetail:
-    rid = literal(release_id)
-    changes = _rows(con, f"""
-        SELECT * FROM code_changes_decoded WHERE release_id = {rid}
-        ORDER BY change_type, code, field""")
-    checks = [json.loads(r["result"]) for r in _rows(
-        con, f"SELECT result FROM validation_results WHERE release_id = {rid} "
-             "ORDER BY result_index")]
-    return ReleaseDetail(
-        changes=dict(_by(changes, "change_type")),
-        change_types={r["change_type"]: r["description"]
-                      for r in _rows(con, "SELECT * FROM change_types")},
-        findings=_rows(con, f"SELECT * FROM findings WHERE release_id = {rid} "
-                            "ORDER BY rule, code, field"),
-        repairs=_rows(con, f"SELECT * FROM repairs WHERE release_id = {rid} ORDER BY code, field"),
-        waivers=_rows(con, f"SELECT * FROM waivers WHERE release_id = {rid} "
-                           "ORDER BY accepted_at"),
-        differences=_rows(con, f"SELECT * FROM reconciliation WHERE release_id = {rid} "
-                               "ORDER BY field, code"),
-        disagreements=_rows(con, f"""
-            SELECT * FROM action_reconciliation WHERE release_id = {rid} AND NOT agrees
-            ORDER BY reason, code"""),
-        checks=sorted(checks, key=lambda c: (c["success"], c["scope"], c["name"])),
-    )
+def release_details(con: duckdb.DuckDBPyConnection) -> dict[str, ReleaseDetail]:
+    """Every release's page contents, by release id (each table read once, for all releases)."""
+    def by_release(sql: str) -> dict[str, list[Row]]:
+        return _by(_rows(con, sql), "release_id")
+
+    changes = by_release("SELECT * FROM code_changes_decoded ORDER BY change_type, code, field")
+    checks = by_release("SELECT release_id, result FROM validation_results ORDER BY result_index")
+    findings = by_release("SELECT * FROM findings ORDER BY rule, code, field")
+    repairs = by_release("SELECT * FROM repairs ORDER BY code, field")
+    waivers = by_release("SELECT * FROM waivers ORDER BY accepted_at")
+    differences = by_release("SELECT * FROM reconciliation ORDER BY field, code")
+    disagreements = by_release(
+        "SELECT * FROM action_reconciliation WHERE NOT agrees ORDER BY reason, code")
+    change_types = {r["change_type"]: r["description"]
+                    for r in _rows(con, "SELECT * FROM change_types")}
+    return {rid: ReleaseDetail(
+        changes=dict(_by(changes.get(rid, []), "change_type")),
+        change_types=change_types,
+        findings=findings.get(rid, []),
+        repairs=repairs.get(rid, []),
+        waivers=waivers.get(rid, []),
+        differences=differences.get(rid, []),
+        disagreements=disagreements.get(rid, []),
+        checks=sorted((json.loads(c["result"]) for c in checks.get(rid, [])),
+                      key=lambda c: (c["success"], c["scope"], c["name"])),
+    ) for (rid,) in con.execute("SELECT release_id FROM releases").fetchall()}
 
 
 @dataclass

@@ -151,7 +151,7 @@ def _collect(con: duckdb.DuckDBPyConnection, data_dir: Path,
     kinds = q.codes_by_kind(con)
     return _Site(
         releases=rels, effective=effective,
-        details={r["release_id"]: q.release_detail(con, r["release_id"]) for r in rels},
+        details=q.release_details(con),
         codes=q.codes(con),
         refused=q.refused(runs, {r["raw_sha256"] for r in rels}),
         charts=[
@@ -197,8 +197,8 @@ def _render(site: _Site, tmp: Path, out: Path, data_dir: Path) -> dict[str, int]
     env = _environment()
     latest = site.effective[-1] if site.effective else ""
     pages: dict[str, int] = {}
-    known = set(site.codes)
-    common = {"known_codes": known, "latest": latest, "max_rows": MAX_ROWS}
+    env.globals["known_codes"] = set(site.codes)  # globals reach the imported macros too
+    common = {"latest": latest, "max_rows": MAX_ROWS}
 
     def page(path: str, template: str, **values: Any) -> None:
         root = "../" * path.count("/")

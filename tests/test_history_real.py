@@ -96,6 +96,17 @@ def test_an_earlier_add_date_with_a_new_text_is_a_correction_not_a_new_meaning(b
     assert query(data_dir, "SELECT count(*) FROM code_episodes WHERE code = 'G0300'") == [(1,)]
 
 
+def test_a_current_episode_of_several_versions_has_no_end(backfill) -> None:
+    """A4720's long description changed (silently) in 2017 and the code is still in force: its
+    one episode has two versions, and neither an end date nor an end reason (the first
+    version's end is not the episode's)."""
+    data_dir, _ = backfill
+    assert query(data_dir, "SELECT episode, versions, first_release, last_release, "
+                           "valid_from_date, valid_to_date, ended_by, is_current "
+                           "FROM code_episodes WHERE code = 'A4720'") == [
+        (1, 2, "2016-Q1", "2020-Q4", D(2002, 1, 1), None, None, True)]
+
+
 def test_redefinition_in_place_starts_an_episode(backfill, tmp_path: Path) -> None:
     """CMS redefined G9890 between the 2018 and 2019 annual files (action A, add date 2018-04-01).
     2018 is not in ../shared/cms, so the earlier record is the real 2019 one with an older add
