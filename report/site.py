@@ -147,7 +147,8 @@ def _collect(con: duckdb.DuckDBPyConnection, data_dir: Path,
              latest_run: dict[str, Any] | None) -> _Site:
     rels = q.releases(con)
     effective = q.effective_release_ids(con)
-    runs = q.runs(data_dir)
+    runs = q.runs(data_dir)  # a run writing its report is not on disk yet: it comes first
+    runs = [latest_run, *runs] if latest_run is not None else runs
     kinds = q.codes_by_kind(con)
     return _Site(
         releases=rels, effective=effective,
@@ -171,7 +172,7 @@ def _collect(con: duckdb.DuckDBPyConnection, data_dir: Path,
                            "codes gone from the file without a termination date.",
                            q.silent_counts(rels), effective, "kind", "changes"),
         ],
-        latest_run=latest_run if latest_run is not None else (runs[0] if runs else None),
+        latest_run=runs[0] if runs else None,
     )
 
 

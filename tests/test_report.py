@@ -299,3 +299,52 @@ def test_the_command_writes_it_and_refuses_what_it_must_not_replace(hostile: Pat
         2, f"error: {tmp_path / 'none' / 'hcpcs.duckdb'}: no database yet; run `hcpcs run` (or "
         "`hcpcs backfill`) first\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "elsewhere", "mine"]
+
+
+def test_every_validation_status_reads_right(tmp_path: Path, tab: Tab) -> None:
+    """Demo releases through real runs: one clean, one with a finding, one refused by a
+    release-level rule; then the refused file accepted on record and run again."""
+    from sources.demo import write_demo_releases
+    from tests.test_cli import with_code_twice, with_coverage
+    from tests.test_flows import edit_data_member, hcpcs
+
+    folder = tmp_path / "zips"
+    folder.mkdir()
+    demo = write_demo_releases(tmp_path / "demo")
+    (folder / demo[0].name).write_bytes(demo[0].read_bytes())
+    edit_data_member(demo[1], folder / demo[1].name, lambda d: with_coverage(d, "E0130", "Z"))
+    edit_data_member(demo[2], folder / demo[2].name, lambda d: with_code_twice(d, "E0130"))
+    data_dir = tmp_path / "data"
+    code, doc = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
+    assert [(r["release_id"], r["status"]) for r in doc["releases"]] == [
+        ("2024-Q1", "published"), ("2024-Q2", "published"), ("2024-Q3", "failed")]
+    site = DataDir(data_dir).site
+    page = tab.open(site / "index.html")
+    statuses = [row.locator("td").nth(1).inner_text()
+                for row in page.locator("#releases + table tbody tr").all()]
+    assert statuses == ["published", "published with warnings", "refused"]
+    page.click("a:text('2024-Q3')")
+    assert page.locator("h1").inner_text() == "Release file 2024-Q3 refused"
+    assert page.locator("li").all_inner_texts() == ["error code_unique: 2 (E0130 code=E0130)"]
+    assert "hcpcs accept 2024-Q3 --rule RULE --reason TEXT" in page.locator("main").inner_text()
+    page = tab.open(site / "releases" / "2024-Q2.html")
+    failed = page.locator("table.checks tr.error").all()
+    assert [r.locator("td").first.inner_text() for r in failed] == ["coverage_code_in_domain"]
+    assert page.locator("#findings + table tbody tr").all_inner_texts() == [
+        "coverage_code_in_domain\terror\tE0130\tcoverage_code\tZ"]
+
+    result = runner.invoke(app, ["accept", "2024-Q3", "--rule", "code_unique", "--reason",
+                                 "CMS confirmed the duplicate lines", "--data-dir",
+                                 str(data_dir)])
+    assert result.exit_code == 0, result.output
+    code, doc = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
+    assert doc["releases"][-1]["status"] == "published" and doc["report"]
+    page = tab.open(site / "index.html")
+    statuses = [row.locator("td").nth(1).inner_text()
+                for row in page.locator("#releases + table tbody tr").all()]
+    assert statuses == ["published", "published with warnings", "published, waived"]
+    assert not (site / "refused").exists()  # that file is published now
+    page = tab.open(site / "releases" / "2024-Q3.html")
+    assert "CMS confirmed the duplicate lines" in page.locator("table", has_text="accepted by")\
+        .inner_text()
+    tab.assert_offline_and_clean()
