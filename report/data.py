@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -150,28 +153,65 @@ class CodeDetail:
     replaces: list[str] = field(default_factory=list)  # discontinued codes it replaces
 
 
-def codes(con: duckdb.DuckDBPyConnection) -> dict[str, CodeDetail]:
-    """Every code ever published, by code, with its page, history, changes and replacements."""
-    pages = _rows(con, """
-        SELECT p.* FROM code_pages p JOIN releases r USING (release_id) WHERE r.effective
-        QUALIFY row_number() OVER (PARTITION BY p.code ORDER BY r.history_seq DESC) = 1
-        ORDER BY p.code""")
-    out = {p["code"]: CodeDetail(p) for p in pages}
-    for name, sql in (
-        ("versions", "SELECT * FROM code_history ORDER BY code, version"),
-        ("episodes", "SELECT * FROM code_episodes ORDER BY code, episode"),
-        ("changes", """SELECT x.* FROM code_changes_decoded x JOIN releases r USING (release_id)
-                       ORDER BY x.code, r.history_seq, x.change_type, x.field"""),
-        ("replacements", "SELECT * FROM code_replacements ORDER BY code, position"),
-    ):
-        for code, rows in _by(_rows(con, sql), "code").items():
-            if code in out:
-                setattr(out[code], name, rows)
-    for row in _rows(con, """SELECT DISTINCT replacement, code FROM code_replacements
-                             WHERE replacement IS NOT NULL ORDER BY ALL"""):
-        if row["replacement"] in out:
-            out[row["replacement"]].replaces.append(row["code"])
-    return out
+#: The latest page of every code, then each table a code page lists: all in code order, so the
+#: code pages stream (``codes``) instead of holding 7,401 codes' rows at once.
+_PAGES = """
+    SELECT p.* FROM code_pages p JOIN releases r USING (release_id) WHERE r.effective
+    QUALIFY row_number() OVER (PARTITION BY p.code ORDER BY r.history_seq DESC) = 1
+    ORDER BY p.code"""
+_PER_CODE = {
+    "versions": "SELECT * FROM code_history ORDER BY code, version",
+    "episodes": "SELECT * FROM code_episodes ORDER BY code, episode",
+    "changes": """SELECT x.* FROM code_changes_decoded x JOIN releases r USING (release_id)
+                  ORDER BY x.code, r.history_seq, x.change_type, x.field""",
+    "replacements": "SELECT * FROM code_replacements ORDER BY code, position",
+}
+BATCH = 2048
+
+
+def _stream(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[Row]:
+    """The rows of ``sql``, fetched ``BATCH`` at a time on a cursor of their own."""
+    cursor = con.cursor()
+    try:
+        result = cursor.execute(sql)
+        columns = [d[0] for d in result.description]
+        while batch := result.fetchmany(BATCH):
+            yield from (dict(zip(columns, row, strict=True)) for row in batch)
+    finally:
+        cursor.close()
+
+
+def code_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every code that has a page (the links a page may make to another code)."""
+    return {c for (c,) in con.execute("SELECT DISTINCT code FROM code_history").fetchall()}
+
+
+def codes(con: duckdb.DuckDBPyConnection) -> Iterator[CodeDetail]:
+    """Every code ever published, in code order, with its page, history, changes and
+    replacements: the tables are read side by side, in code order, one batch at a time."""
+    replaces: dict[str, list[str]] = defaultdict(list)
+    for old, new in con.execute("""SELECT DISTINCT code, replacement FROM code_replacements
+                                   WHERE replacement IS NOT NULL ORDER BY ALL""").fetchall():
+        replaces[new].append(old)
+    groups = {name: groupby(_stream(con, sql), key=itemgetter("code"))
+              for name, sql in _PER_CODE.items()}
+    ahead: dict[str, tuple[str, list[Row]] | None] = {
+        name: _next_group(group) for name, group in groups.items()}
+    for page in _stream(con, _PAGES):
+        code = page["code"]
+        detail = CodeDetail(page, replaces=replaces.get(code, []))
+        for name, group in groups.items():
+            while ahead[name] is not None and ahead[name][0] < code:  # a code with no page
+                ahead[name] = _next_group(group)
+            if ahead[name] is not None and ahead[name][0] == code:
+                setattr(detail, name, ahead[name][1])
+                ahead[name] = _next_group(group)
+        yield detail
+
+
+def _next_group(group: Iterator[tuple[str, Iterator[Row]]]) -> tuple[str, list[Row]] | None:
+    found = next(group, None)
+    return None if found is None else (found[0], list(found[1]))
 
 
 def effective_release_ids(con: duckdb.DuckDBPyConnection) -> list[str]:

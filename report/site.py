@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 import jinja2
 
+from contracts.domains import DOMAINS
 from contracts.errors import TerminalError
 from contracts.files import not_replaceable, replacing_folder
 from contracts.layout import DATA_FIELDS
@@ -88,7 +89,17 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def field_rows(page: dict[str, Any]) -> list[dict[str, str]]:
+@dataclass(frozen=True, slots=True)
+class FieldRow:
+    """One row of a code page's fields (attributes, not a dict: the template reads 7,401 x 24)."""
+
+    name: str
+    label: str
+    value: str
+    meaning: str
+
+
+def field_rows(page: dict[str, Any]) -> list[FieldRow]:
     """Every field of a code's page, in layout order, as the seed's code page lists them: CMS's
     label (``#i`` for each occurrence of a repeating group), the value, what the value means."""
     rows = []
@@ -101,8 +112,7 @@ def field_rows(page: dict[str, Any]) -> list[dict[str, str]]:
             pairs = pairs or [(f.label, None, None)]
         else:
             pairs = [(f.label, value, meaning)]
-        rows += [{"name": f.name, "label": label, "value": _text(v), "meaning": _text(m),
-                  "about": f.description} for label, v, m in pairs]
+        rows += [FieldRow(f.name, text, _text(v), _text(m)) for text, v, m in pairs]
     return rows
 
 
@@ -137,7 +147,7 @@ class _Site:
     releases: list[dict[str, Any]]
     effective: list[str]
     details: dict[str, q.ReleaseDetail]
-    codes: dict[str, q.CodeDetail]
+    codes: set[str]  # the pages come from q.codes, one at a time
     refused: list[dict[str, Any]]
     charts: list[charts.Chart]
     latest_run: dict[str, Any] | None
@@ -153,7 +163,7 @@ def _collect(con: duckdb.DuckDBPyConnection, data_dir: Path,
     return _Site(
         releases=rels, effective=effective,
         details=q.release_details(con),
-        codes=q.codes(con),
+        codes=q.code_ids(con),
         refused=q.refused(runs, {r["raw_sha256"] for r in rels}),
         charts=[
             charts.stacked("kinds", "Codes by kind", "Procedure codes and modifiers in each "
@@ -176,12 +186,9 @@ def _collect(con: duckdb.DuckDBPyConnection, data_dir: Path,
     )
 
 
-def _search_index(site: _Site) -> bytes:
+def _search_index(rows: list[list[str]]) -> bytes:
     """``search-index.js``: every code with its descriptions and status, as a script (a page
     opened from ``file://`` may not fetch a JSON file)."""
-    latest = site.effective[-1] if site.effective else ""
-    rows = [[code, d.page["short_description"] or "", d.page["long_description"] or "",
-             code_status(d, latest)] for code, d in sorted(site.codes.items())]
     body = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
     return f"window.HCPCS_CODES = {body};\n".encode()
 
@@ -193,12 +200,13 @@ def _write(path: Path, text: str) -> int:
     return len(data)
 
 
-def _render(site: _Site, tmp: Path, out: Path, data_dir: Path) -> dict[str, int]:
+def _render(site: _Site, con: duckdb.DuckDBPyConnection, tmp: Path, out: Path,
+            data_dir: Path) -> dict[str, int]:
     """Every page into ``tmp`` (links computed as if it were ``out``); page path -> bytes."""
     env = _environment()
     latest = site.effective[-1] if site.effective else ""
     pages: dict[str, int] = {}
-    env.globals["known_codes"] = set(site.codes)  # globals reach the imported macros too
+    env.globals["known_codes"] = site.codes  # globals reach the imported macros too
     common = {"latest": latest, "max_rows": MAX_ROWS}
 
     def page(path: str, template: str, **values: Any) -> None:
@@ -209,6 +217,8 @@ def _render(site: _Site, tmp: Path, out: Path, data_dir: Path) -> dict[str, int]
     page("index.html", "overview.html", releases=site.releases, charts=site.charts,
          refused=site.refused, run=site.latest_run, code_count=len(site.codes))
     page("search.html", "search.html")
+    page("fields.html", "fields.html", fields=DATA_FIELDS, domains=DOMAINS,
+         used={f.domain for f in DATA_FIELDS if f.domain})
     for rel in site.releases:
         rid = rel["release_id"]
         manifest = DataDir(data_dir).release(rid) / "manifest.json"
@@ -219,13 +229,16 @@ def _render(site: _Site, tmp: Path, out: Path, data_dir: Path) -> dict[str, int]
         page(f"refused/{ref['release_id']}-{ref['sha256'][:12]}.html", "refused.html", ref=ref,
              raw=_link(_raw_file(data_dir, ref["sha256"]), out / "refused"))
     template = env.get_template("code.html")
-    for code, detail in site.codes.items():
-        path = f"codes/{code}.html"
+    searched = []
+    for detail in q.codes(con):
+        p, status = detail.page, code_status(detail, latest)
+        searched.append([p["code"], p["short_description"] or "", p["long_description"] or "",
+                         status])
+        path = f"codes/{p['code']}.html"
         pages[path] = _write(tmp / path, template.render(
-            root="../", **common, d=detail, fields=field_rows(detail.page),
-            status=code_status(detail, latest), releases=site.effective,
-            timeline=timeline(detail, site.effective)))
-    index = _search_index(site)
+            root="../", **common, d=detail, fields=field_rows(p), status=status,
+            releases=site.effective, timeline=timeline(detail, site.effective)))
+    index = _search_index(searched)
     (tmp / "search-index.js").write_bytes(index)
     pages["search-index.js"] = len(index)
     for asset in sorted((HERE / "static").iterdir()):
@@ -246,18 +259,18 @@ def build(data_dir: Path, out: Path | None = None,
     out = Path(os.path.abspath(out or DataDir(data_dir).site))
     if problem := not_replaceable(out, REPORT_JSON, "report"):
         raise ReportError(problem)
-    with duckdb.connect(str(db), read_only=True) as con:
-        if problem := outdated(con, db):
-            raise ReportError(problem)
-        site = _collect(con, data_dir, latest_run)
     try:
-        with replacing_folder(out) as tmp:
-            pages = _render(site, tmp, out, data_dir)
-            done = Report(out, len(site.releases), len(site.refused), len(site.codes),
-                          sum(p.endswith(".html") for p in pages),
-                          round(time.monotonic() - started, 2))
-            doc = {**asdict(done), "out": str(out), "files": dict(sorted(pages.items()))}
-            (tmp / REPORT_JSON).write_text(json.dumps(doc, indent=1) + "\n")
+        with duckdb.connect(str(db), read_only=True) as con:
+            if problem := outdated(con, db):
+                raise ReportError(problem)
+            site = _collect(con, data_dir, latest_run)
+            with replacing_folder(out) as tmp:
+                pages = _render(site, con, tmp, out, data_dir)
+                done = Report(out, len(site.releases), len(site.refused), len(site.codes),
+                              sum(p.endswith(".html") for p in pages),
+                              round(time.monotonic() - started, 2))
+                doc = {**asdict(done), "out": str(out), "files": dict(sorted(pages.items()))}
+                (tmp / REPORT_JSON).write_text(json.dumps(doc, indent=1) + "\n")
     except OSError as exc:
         raise ReportError(f"{out}: cannot write the report ({exc.strerror or exc}); choose a "
                           "folder you can write to, on a disk with room") from None

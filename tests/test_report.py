@@ -197,6 +197,13 @@ def test_the_s2107_page_shows_the_seeds_values(real_site: Path, tab: Tab) -> Non
     assert page.locator("h1").inner_text().startswith("S2107 Adoptive immunotherapy i.e.")
     assert page.locator("table.timeline tbody tr").count() == 1  # one version since 2016
     assert page.locator("table.timeline td.on").count() == 6
+    # what each field is: CMS's label links to the record's fields, where it is described
+    page.click("#fields a:text('Coverage Code')")
+    assert page.url.endswith("/fields.html#coverage_code")
+    assert page.locator("tr#coverage_code").inner_text().split("\t") == [
+        "Coverage Code", "coverage_code", "230–230", "Medicare coverage code (C, D, I, M, S).",
+        "5 values"]
+    page.go_back()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "S2107.png"), full_page=True)
     tab.assert_offline_and_clean()
@@ -227,7 +234,7 @@ def test_every_code_has_a_small_page(backfill, real_site: Path) -> None:
     assert len(codes) == doc["codes"] == ever == 7401
     assert max(codes.values()) < 100_000
     assert doc["releases"] == 6 and doc["refused"] == 0
-    assert doc["pages"] == 7401 + 6 + 2  # codes, releases, overview and search
+    assert doc["pages"] == 7401 + 6 + 3  # codes, releases, overview, search and the fields
 
 
 @pytest.fixture
@@ -264,7 +271,7 @@ def test_one_release_has_nothing_to_compare_yet(tmp_path: Path, tab: Tab) -> Non
     synth.publish(data_dir, "2024-Q1", synth.codes_frame([{"code": "A0001"}]))
     rebuild(data_dir)
     done = build(data_dir)
-    assert (done.releases, done.codes, done.pages) == (1, 1, 4)
+    assert (done.releases, done.codes, done.pages) == (1, 1, 5)
     page = tab.open(done.index)
     assert page.locator("#chart-kinds svg g.mark-rect path").count() == 1
     for key in ("changes", "silent"):
@@ -279,7 +286,7 @@ def test_the_command_writes_it_and_refuses_what_it_must_not_replace(hostile: Pat
     out = tmp_path / "elsewhere"
     result = runner.invoke(app, ["report", "--out", str(out), "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
-    assert re.fullmatch(rf"report: 6 pages \(2 releases, 0 refused, 2 codes\) in \d+\.\d s -> "
+    assert re.fullmatch(rf"report: 7 pages \(2 releases, 0 refused, 2 codes\) in \d+\.\d s -> "
                         rf"{re.escape(str(out / 'index.html'))}\n", result.output)
     # the links into the data directory still resolve from the other folder
     html = (out / "releases" / "2024-Q2.html").read_text()
