@@ -23,7 +23,8 @@ in), or **tracked**, each step a Prefect task of a flow run (``flows.refresh``: 
    (``warehouse.postgres``: what is new only, one transaction; a failure is reported and the
    next run catches up);
 5. after a rebuild (or when the data directory has none yet), rewrite the release report
-   (``report.site``: the static HTML site in ``reports/site``).
+   (``report.site``: the static HTML site in ``reports/site``), unless ``HCPCS_REPORT_WRITE``
+   is false.
 
 Then ``data/reports/runs/*.json``, a log summary and (tracked) a markdown artifact.
 """
@@ -41,7 +42,7 @@ import duckdb
 
 from contracts.paths import DataDir
 from contracts.release import Manifest, ReleaseFile, release_sort_key
-from contracts.settings import LoadSettings, Settings
+from contracts.settings import LoadSettings, ReportSettings, Settings
 from contracts.validation import ExpectationOutcome, GateResult
 from flows import steps
 from flows.progress import reporter
@@ -240,11 +241,13 @@ def _load(rt: Runtime, data_dir: Path, summary: RunSummary, settings: LoadSettin
     summary.loaded = result.lines()
 
 
-def _report(rt: Runtime, data_dir: Path, summary: RunSummary) -> None:
-    """Rewrite the report after a rebuild, or write the first one; a failure is reported (the
-    next rebuild writes it again), not raised."""
+def _report(rt: Runtime, data_dir: Path, summary: RunSummary,
+            settings: ReportSettings) -> None:
+    """Rewrite the report after a rebuild, or write the first one (unless the settings say
+    not to); a failure is reported (the next rebuild writes it again), not raised."""
     paths = DataDir(data_dir)
-    if not paths.database.exists() or (not summary.rebuilt and paths.site.exists()):
+    if (not settings.write or not paths.database.exists()
+            or (not summary.rebuilt and paths.site.exists())):
         return
     reporter().release("report", "writing")
     try:
@@ -299,7 +302,7 @@ def run_pipeline(rt: Runtime, flow_name: str, source: str | None, data_dir: Path
             _rebuild(rt, data_dir, summary, published_now)
         _data_docs_done(rt, docs)
         _load(rt, data_dir, summary, settings.load)
-        _report(rt, data_dir, summary)
+        _report(rt, data_dir, summary, settings.report)
     summary.releases.sort(key=lambda r: (r.release_id == "?", r.release_id))
     summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     summary.seconds = round(time.monotonic() - started, 2)

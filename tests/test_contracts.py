@@ -13,7 +13,13 @@ from contracts.errors import HcpcsError, TerminalError, TransientError
 from contracts.layout import LAYOUT, LayoutError, check_layout
 from contracts.paths import DataDir
 from contracts.release import FileEntry, Manifest, ManifestError, ReleaseFile, ReleaseIdError
-from contracts.settings import FetchSettings, GateSettings, Settings, apply_offline_env
+from contracts.settings import (
+    FetchSettings,
+    GateSettings,
+    ReportSettings,
+    Settings,
+    apply_offline_env,
+)
 from sources import registry
 from sources.archive import ArchiveError
 from sources.catalog import CatalogError
@@ -71,8 +77,10 @@ def test_settings_come_from_the_environment_once_and_say_what_is_wrong() -> None
     assert Settings.from_env({}) == Settings()
     got = Settings.from_env({"HCPCS_FETCH_MAX_TOTAL_SECONDS": "5", "HCPCS_FETCH_TIMEOUT": "2.5",
                              "HCPCS_GATE_MAX_VANISHED_SHARE": "0.02",
-                             "HCPCS_GATE_QUICK_FIRST": "false", "UNRELATED": "x"})
+                             "HCPCS_GATE_QUICK_FIRST": "false", "HCPCS_REPORT_WRITE": "no",
+                             "UNRELATED": "x"})
     assert got.fetch == FetchSettings(max_total_seconds=5.0, timeout=2.5)
+    assert got.report == ReportSettings(write=False)
     assert isinstance(got.fetch.max_total_seconds, float)
     assert got.gate == GateSettings(max_vanished_share=0.02, quick_first=False)
     with pytest.raises(ValueError, match="HCPCS_FETCH_MAX_ATTEMPTS='many': expected a int"):

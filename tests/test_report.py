@@ -323,6 +323,7 @@ def test_every_validation_status_reads_right(tmp_path: Path, tab: Tab) -> None:
     edit_data_member(demo[2], folder / demo[2].name, lambda d: with_code_twice(d, "E0130"))
     data_dir = tmp_path / "data"
     code, doc = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
+    assert code == 1 and doc["report"]
     assert [(r["release_id"], r["status"]) for r in doc["releases"]] == [
         ("2024-Q1", "published"), ("2024-Q2", "published"), ("2024-Q3", "failed")]
     site = DataDir(data_dir).site
@@ -345,7 +346,7 @@ def test_every_validation_status_reads_right(tmp_path: Path, tab: Tab) -> None:
                                  str(data_dir)])
     assert result.exit_code == 0, result.output
     code, doc = hcpcs("run", "--source", str(folder), "--data-dir", str(data_dir))
-    assert doc["releases"][-1]["status"] == "published" and doc["report"]
+    assert (code, doc["releases"][-1]["status"]) == (0, "published") and doc["report"]
     page = tab.open(site / "index.html")
     statuses = [row.locator("td").nth(1).inner_text()
                 for row in page.locator("#releases + table tbody tr").all()]
@@ -355,3 +356,23 @@ def test_every_validation_status_reads_right(tmp_path: Path, tab: Tab) -> None:
     assert "CMS confirmed the duplicate lines" in page.locator("table", has_text="accepted by")\
         .inner_text()
     tab.assert_offline_and_clean()
+
+
+def test_a_run_rewrites_it_only_when_it_rebuilt_and_not_when_told(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_flows import hcpcs
+
+    data_dir = tmp_path / "data"
+    marker = DataDir(data_dir).site / REPORT_JSON
+    monkeypatch.setenv("HCPCS_REPORT_WRITE", "false")
+    code, doc = hcpcs("run", "--data-dir", str(data_dir))
+    assert (code, doc["report"]) == (0, "") and not marker.exists()
+    monkeypatch.delenv("HCPCS_REPORT_WRITE")
+    code, doc = hcpcs("run", "--data-dir", str(data_dir))  # nothing new, but no report yet
+    assert (code, doc["rebuilt"]) == (3, False)
+    assert doc["report"] == str(marker.parent.resolve() / "index.html")
+    written = marker.stat().st_mtime_ns
+    assert json.loads(marker.read_text())["codes"] == query(
+        data_dir, "SELECT count(DISTINCT code) FROM codes")[0][0] == 191  # every code, ever
+    code, doc = hcpcs("run", "--data-dir", str(data_dir))  # nothing new: left as it is
+    assert (code, doc["report"]) == (3, "") and marker.stat().st_mtime_ns == written
