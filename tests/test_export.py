@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft202012Validator
 
+from contracts import files
 from contracts.paths import DataDir
 from contracts.release import Manifest
 from flows.cli import app
@@ -260,6 +262,29 @@ def test_a_killed_exports_aside_folder_is_swept(demo: Path, tmp_path: Path) -> N
         (folder / "codes").mkdir(parents=True)
     export.export(demo, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "out"]
+
+
+def test_a_replacement_failing_at_its_last_rename_keeps_the_previous_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``replacing_folder`` (the export's and the report's): the previous folder is moved aside,
+    not deleted, until the new one is in place; a failed rename (a disk error, injected) puts it
+    back, and nothing is left aside."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("the previous export")
+    real_rename = os.rename
+
+    def failing(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == out and ".out.tmp-" in str(src):
+            raise OSError(errno.EIO, "Input/output error", str(dst))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(files.os, "rename", failing)
+    with pytest.raises(OSError, match="Input/output error"), files.replacing_folder(out) as new:
+        (new / "new.txt").write_text("the new export")
+    assert [(p.name, p.read_text()) for p in out.iterdir()] == [
+        ("old.txt", "the previous export")]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_published_files_of_the_demo_follow_the_contract(demo: Path, documented) -> None:

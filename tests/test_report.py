@@ -19,6 +19,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from contracts.domains import DOMAINS
 from contracts.layout import DATA_FIELDS
 from contracts.paths import DataDir
 from flows.cli import app
@@ -206,6 +207,20 @@ def test_the_s2107_page_shows_the_seeds_values(real_site: Path, tab: Tab) -> Non
     page.go_back()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "S2107.png"), full_page=True)
+    tab.assert_offline_and_clean()
+
+
+def test_every_occurrence_of_a_repeating_group_has_its_row(real_site: Path, tab: Tab) -> None:
+    """E0210 has four types of service; G0328 two lab certifications: one row each, in order,
+    each with its meaning from the domain table."""
+    for code, label, domain, values in (
+            ("E0210", "Type Of Service Code", "type_of_service", ["A", "L", "P", "R"]),
+            ("G0328", "Lab Certification Code", "lab_certification", ["310", "400"])):
+        page = tab.open(real_site / "codes" / f"{code}.html")
+        rows = [row.locator("th, td").all_inner_texts()
+                for row in page.locator("#fields tbody tr").all()]
+        assert [r for r in rows if r[0].startswith(label)] == [
+            [f"{label} #{i}", v, DOMAINS[domain].values[v]] for i, v in enumerate(values, 1)]
     tab.assert_offline_and_clean()
 
 
