@@ -99,7 +99,7 @@ class ReportSettings:
 
     write: bool = True
     """False: runs leave the report as it is (a deployment nobody browses; 3.5-4 s and about
-    150 MiB less for the 7,401 code pages of the real releases). ``hcpcs report`` still writes
+    130 MiB less for the 7,401 code pages of the real releases). ``hcpcs report`` still writes
     one on demand."""
 
 
