@@ -132,11 +132,6 @@ def timeline(detail: q.CodeDetail, releases: list[str]) -> list[dict[str, Any]]:
                                 where[v["valid_to_release"]] + 1)} for v in detail.versions]
 
 
-def _raw_file(data_dir: Path, sha256: str) -> Path | None:
-    found = RawStore(DataDir(data_dir).raw).find(sha256)
-    return found.path if found else None
-
-
 def _link(target: Path | None, page_dir: Path) -> str | None:
     """A relative link from a page in ``page_dir`` to a file of the data directory."""
     return None if target is None else os.path.relpath(target, page_dir)
@@ -208,6 +203,7 @@ def _render(site: _Site, con: duckdb.DuckDBPyConnection, tmp: Path, out: Path,
     pages: dict[str, int] = {}
     env.globals["known_codes"] = site.codes  # globals reach the imported macros too
     common = {"latest": latest, "max_rows": MAX_ROWS}
+    raw = {f.sha256: f.path for f in RawStore(DataDir(data_dir).raw).list()}  # listed once
 
     def page(path: str, template: str, **values: Any) -> None:
         root = "../" * path.count("/")
@@ -224,10 +220,10 @@ def _render(site: _Site, con: duckdb.DuckDBPyConnection, tmp: Path, out: Path,
         manifest = DataDir(data_dir).release(rid) / "manifest.json"
         page(f"releases/{rid}.html", "release.html", rel=rel, d=site.details[rid],
              manifest=_link(manifest if manifest.exists() else None, out / "releases"),
-             raw=_link(_raw_file(data_dir, rel["raw_sha256"]), out / "releases"))
+             raw=_link(raw.get(rel["raw_sha256"]), out / "releases"))
     for ref in site.refused:
         page(f"refused/{ref['release_id']}-{ref['sha256'][:12]}.html", "refused.html", ref=ref,
-             raw=_link(_raw_file(data_dir, ref["sha256"]), out / "refused"))
+             raw=_link(raw.get(ref["sha256"]), out / "refused"))
     template = env.get_template("code.html")
     searched = []
     for detail in q.codes(con):
