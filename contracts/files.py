@@ -49,8 +49,25 @@ def readable_mode(path: Path) -> None:
     os.chmod(path, full & ~_umask())
 
 
+def fsync_path(path: Path | str) -> None:
+    """Flush a file's bytes, or a folder's entries, to the disk: a rename is durable only once
+    the renamed file's bytes were flushed before it and its folder after it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def durable_replace(tmp: Path | str, path: Path) -> None:
+    """Rename the flushed ``tmp`` over ``path`` and flush the folder, so that after a power loss
+    ``path`` is the old file or the new one, not an empty or missing one."""
+    os.replace(tmp, path)
+    fsync_path(Path(path).parent)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of either."""
+    """Readers see the old file or the new one, never half of either, even after a crash."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -59,7 +76,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         readable_mode(Path(tmp))
-        os.replace(tmp, path)
+        durable_replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -71,6 +88,7 @@ def write_parquet(frame: pl.DataFrame | pa.Table, path: Path) -> None:
     A Polars frame is written by Polars; an Arrow table by pyarrow, which keeps its schema as
     given (plain ``string``, field and schema metadata: the Parquet contract of
     ``warehouse.contract``), in one chunk so that how it was assembled never shows in the bytes.
+    Written aside, flushed and renamed into place (``durable_replace``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -83,8 +101,9 @@ def write_parquet(frame: pl.DataFrame | pa.Table, path: Path) -> None:
 
             pq.write_table(frame.combine_chunks(), tmp, compression="zstd", compression_level=3,
                            write_statistics=True)
+        fsync_path(tmp)  # neither writer flushes to the disk
         readable_mode(Path(tmp))
-        os.replace(tmp, path)
+        durable_replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -130,11 +149,13 @@ def _swap(tmp: Path, out: Path) -> None:
     first (and back, should the second rename fail), then removed."""
     if not out.exists():
         os.rename(tmp, out)
+        fsync_path(out.parent)
         return
     old = Path(tempfile.mkdtemp(dir=out.parent, prefix=_aside(out, "old")))
     os.rename(out, old / out.name)
     try:
         os.rename(tmp, out)
+        fsync_path(out.parent)
     except BaseException:
         os.rename(old / out.name, out)
         raise

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from contracts.errors import TerminalError
-from contracts.files import atomic_write_bytes, readable_mode
+from contracts.files import atomic_write_bytes, fsync_path, readable_mode
 from contracts.release import (
     REPORT_FORMATS,
     ReleaseFile,
@@ -321,15 +321,18 @@ class RawStore:
         try:
             atomic_write_bytes(sidecar_path, _json_bytes(sidecar))
             readable_mode(tmp_path)
+            fsync_path(tmp_path)
             try:
                 os.replace(tmp_path, final)
             except OSError:  # another filesystem: copy beside the target, then rename
                 fd, aside = tempfile.mkstemp(dir=folder, prefix=f".{sha}.", suffix=".tmp")
                 os.close(fd)
                 shutil.copyfile(tmp_path, aside)
+                fsync_path(aside)
                 readable_mode(Path(aside))
                 os.replace(aside, final)
                 tmp_path.unlink(missing_ok=True)
+            fsync_path(folder)  # the rename itself survives a power loss
         except BaseException:
             if not final.exists():
                 sidecar_path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from contracts.files import write_parquet
+from contracts.files import durable_replace, fsync_path, write_parquet
 from contracts.layout import CODES_SCHEMA, TRACKED_FIELDS
 from contracts.paths import DB_NAME, DataDir
 from contracts.release import Manifest
@@ -334,7 +334,8 @@ def rebuild(data_dir: Path) -> RebuildSummary:
             leftover.unlink()  # a killed rebuild's file (we hold the lock, so it is dead)
         try:
             _build(tmp, paths, manifests)
-            os.replace(tmp, paths.database)
+            fsync_path(tmp)
+            durable_replace(tmp, paths.database)
         finally:
             tmp.unlink(missing_ok=True)
             Path(f"{tmp}.wal").unlink(missing_ok=True)

@@ -31,7 +31,7 @@ import polars as pl
 import pyarrow as pa
 
 from contracts.errors import TerminalError
-from contracts.files import atomic_write_bytes, readable_mode, write_parquet
+from contracts.files import atomic_write_bytes, fsync_path, readable_mode, write_parquet
 from contracts.layout import CODES_SCHEMA, REJECTS_SCHEMA, column_descriptions
 from contracts.paths import MANIFEST, DataDir
 from contracts.release import (
@@ -249,14 +249,6 @@ def _manifest(release_id: str, tmp: Path, tables: dict[str, pl.DataFrame],
     )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _sweep_leftovers(parent: Path) -> None:
     """Remove aside directories of publishers that died (safe: we hold the lock)."""
     for stale in parent.glob(".release=*.tmp-*"):
@@ -328,9 +320,9 @@ def publish_release(
             manifest = _manifest(release_id, tmp, tables, file, validation, content_sha256,
                                  transactions)
             atomic_write_bytes(tmp / MANIFEST, manifest.to_json())
-            _fsync_dir(tmp)
+            fsync_path(tmp)
             os.rename(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
