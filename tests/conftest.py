@@ -12,6 +12,9 @@ from contracts.settings import apply_offline_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CMS_DIR = Path(os.environ.get("HCPCS_CMS_DIR", ROOT.parent / "shared" / "cms"))
+SEED = ROOT.parent / "shared" / "seed" / "000_827e154ccfc9b144.txt"
+#: Every skip for want of ../shared says this, so the summary counts them in one line.
+NO_SHARED = "../shared is missing"
 
 # Prefect and GX must stay offline and keep their state inside the project (set before any import).
 apply_offline_env(ROOT, force=True)
@@ -24,12 +27,44 @@ REAL_RELEASES = {
 }
 
 
+def shared_file(path: Path, what: str) -> Path:
+    """``path``, a file of ../shared (real releases, the seed page). A test that needs it skips
+    when it is absent; under ``CI=true`` it fails instead: CI has ../shared beside the clone, so a
+    skip there would hide the tests that read real data."""
+    if not path.exists():
+        message = f"{what} not found at {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {message}: CI runs with ../shared beside the clone",
+                        pytrace=False)
+        pytest.skip(f"{NO_SHARED}: {message}")
+    return path
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """A skip for want of ../shared is reported at ``shared_file``, so that ``-ra`` lists them
+    all in one line, not one line per test."""
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and NO_SHARED in report.longrepr[2]:
+        report.longrepr = (__file__, shared_file.__code__.co_firstlineno, report.longrepr[2])
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One loud line when tests skipped for want of ../shared: a green run that read no real
+    release must not pass for a full one."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if NO_SHARED in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"{len(skipped)} real-data tests SKIPPED: {NO_SHARED} ({CMS_DIR}); put the "
+            "shared folder beside the clone or set HCPCS_CMS_DIR", red=True, bold=True)
+
+
 @pytest.fixture(scope="session")
 def cms_dir() -> Path:
-    """The real CMS releases folder (../shared/cms); tests that need it skip when it is absent."""
-    if not (CMS_DIR / "SOURCES.md").exists():
-        pytest.skip(f"real CMS releases not found at {CMS_DIR} (set HCPCS_CMS_DIR)")
-    return CMS_DIR
+    """The real CMS releases folder (../shared/cms), or a skip (a failure under CI)."""
+    return shared_file(CMS_DIR / "SOURCES.md", "real CMS releases (set HCPCS_CMS_DIR)").parent
 
 
 def real_txt(cms_dir: Path, release: str) -> bytes:

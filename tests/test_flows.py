@@ -23,7 +23,7 @@ from contracts.paths import DB_NAME, DataDir
 from flows.cli import app
 from flows.summary import EXIT_FAILED, EXIT_NOTHING_NEW, EXIT_PUBLISHED, last_run
 from sources.demo import DEMO_QUARTERS, demo_states, write_demo_releases
-from tests.conftest import CMS_DIR
+from tests.conftest import CMS_DIR, SEED, shared_file
 from tests.test_cli import with_code_twice, with_coverage
 
 runner = CliRunner()
@@ -251,8 +251,8 @@ REAL = {  # release -> file under ../shared/cms, and its code count
 
 @pytest.fixture(scope="module")
 def cms_server() -> Iterator[str]:
-    if not all((CMS_DIR / path).is_file() for path, _ in REAL.values()):
-        pytest.skip(f"real CMS releases not found under {CMS_DIR}")
+    for path, _ in REAL.values():
+        shared_file(CMS_DIR / path, "a real CMS release")
     handler = functools.partial(_QuietHandler, directory=str(CMS_DIR))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -318,7 +318,6 @@ def test_real_releases_over_http(real_run) -> None:
         ("2017-Q1", "D", True, "2016-12-31")]
 
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_827e154ccfc9b144.txt"
 # the seed code page's labels -> (column of `hcpcs code --json`, occurrence or None)
 SEED_FIELDS = {
     "HCPCS Code": ("code", None),
@@ -352,8 +351,7 @@ def seed_page() -> dict[str, str]:
 
 
 def test_code_page_of_s2107_matches_the_seed(real_run) -> None:
-    if not SEED.is_file():
-        pytest.skip(f"seed code page not found at {SEED}")
+    shared_file(SEED, "the seed code page")
     data_dir, _ = real_run
     code, doc = hcpcs("code", "S2107", "--data-dir", str(data_dir))
     assert code == 0

@@ -25,11 +25,10 @@ from contracts.paths import DataDir
 from flows.cli import app
 from report.site import REPORT_JSON, build
 from tests import warehouse_synth as synth
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SEED, shared_file
 from warehouse.history import rebuild
 
 CHROMIUM = Path("/usr/bin/chromium")
-SEED = ROOT.parent / "shared" / "seed" / "000_827e154ccfc9b144.txt"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 runner = CliRunner()
 
@@ -164,10 +163,9 @@ def test_a_release_page_lists_a_silent_change(real_site: Path, tab: Tab) -> None
 
 def seed_rows() -> dict[str, str]:
     """The seed code page's rows: label -> value (``<i>Label</i>`` TAB value TAB about)."""
-    if not SEED.exists():
-        pytest.skip(f"the seed page is not at {SEED}")
+    seed = shared_file(SEED, "the seed code page").read_text()
     return {m.group(1): m.group(2) for m in re.finditer(r"^<i>([^<]+)</i>\t([^\t\n]*)",
-                                                        SEED.read_text(), re.M)}
+                                                        seed, re.M)}
 
 
 #: Seed labels that are not CMS's: the seed calls the long description "Code Description".
