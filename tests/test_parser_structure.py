@@ -81,6 +81,21 @@ def test_lf_crlf_trimmed_and_padded_lines_parse_the_same():
     assert parse([line.rstrip() for line in lines]).codes.equals(padded.codes)
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("trim", [False, True], ids=["padded", "trimmed"])
+@pytest.mark.parametrize("rows", [(MOD, A, B), (MOD, B, A)], ids=["one-line", "continuation"])
+def test_last_record_without_a_line_ending_is_read(rows, trim, eol):
+    """A file whose last line has no line ending (a last record of one line, or a continuation
+    line, right-trimmed as CMS trims them or padded to 320) still yields its last code, whole."""
+    lines = [line.rstrip() if trim else line for line in lines_of(*rows)]
+    result = parse_anweb(eol.join(lines).encode("cp1252"))
+    assert result.codes["code"].to_list() == [row["code"] for row in rows]
+    last = result.codes.row(-1, named=True)
+    assert {k: last[k] for k in rows[-1]} == rows[-1]
+    assert last["line_count"] == len(lines_of(rows[-1]))
+    assert (result.line_count, result.rejects.height) == (4, 0)
+
+
 @pytest.mark.parametrize("n", [0, 1, 8, 11, 40])
 def test_disclaimer_block_of_any_length_is_preamble(n):
     disclaimer = ["***Disclaimers\t\t\t", "*Inclusion or exclusion\xa0does not imply coverage", ""]
