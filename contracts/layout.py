@@ -3,7 +3,8 @@
 Everything that needs a fact about a field (the parser, the output schema, the validation suite,
 the change log, the docs, the DuckDB column comments and lookup tables) derives it from ``LAYOUT``;
 no position, domain or change rule is written anywhere else. Positions are the CMS record layout's
-1-based inclusive columns (identical in the 2016-2019 layouts). A missing or contradictory fact
+1-based inclusive columns, identical in CMS's 2016, 2017 and 2019 layout files
+(``tests/test_layout_cms.py`` checks every field against each). A missing or contradictory fact
 fails at import (``LayoutError``), the way dlt checks its column hints.
 """
 
