@@ -58,7 +58,7 @@ def _cmp(name: str, prefix: str = "") -> str:
     col = f"{prefix}{name}"
     if name in _WHITESPACE_INSENSITIVE:
         run = " OR ".join(f"contains({col}, {s})" for s in _RUN_OF_WHITE_SPACE)
-        return (f"CASE WHEN {run} THEN regexp_replace(trim({col}), '\\s+', ' ', 'g') "
+        return (f"CASE WHEN {run} THEN trim(regexp_replace({col}, '\\s+', ' ', 'g')) "
                 f"ELSE trim({col}) END")
     return col
 
