@@ -3,8 +3,10 @@
 The gate validates in an ephemeral context (fast, writes nothing); this module stores the run's
 suites and validation results in a file context under ``reports_dir/gx`` and renders the HTML
 site into ``reports_dir/data_docs``. Results accumulate there, so the site's index lists every
-release validated into the same folder. Offline: GX sends nothing (``GX_ANALYTICS_ENABLED=false``);
-the pages load their CSS/JS from CDNs, so offline they render unstyled but complete.
+release validated into the same folder. Offline: GX sends nothing (``GX_ANALYTICS_ENABLED=false``).
+The pages load their CSS, icons and JavaScript from CDNs; offline they show every check (its name,
+severity and rule), each suite's verdict and counts, and each failure's count and codes, unstyled,
+without the per-row pass/fail icon and the "Failed Only" filter (``tests/test_data_docs_offline``).
 """
 
 from __future__ import annotations

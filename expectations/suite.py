@@ -372,7 +372,8 @@ def build_suite(name: str, checks: list[Check]) -> gx.ExpectationSuite:
             kwargs["row_condition"] = cond == values[0] if len(values) == 1 else cond.is_in(
                 list(values))
         cls = getattr(gxe, c.expectation)
+        # ``description`` is what Data Docs show for the expectation: the check's name with it.
         expectations.append(cls(**kwargs, meta={"check": c.name, "severity": c.severity},
-                                notes=c.why))
+                                notes=c.why, description=f"{c.name} ({c.severity}): {c.why}"))
     # The constructor, not add_expectation: that compares each new one with all before it.
     return gx.ExpectationSuite(name=name, expectations=expectations)

@@ -16,11 +16,16 @@ server that drips bytes is cut off too. (Name resolution cannot be interrupted: 
 resolver's own timeouts bound it.)
 
 Transient failures (connection refused, timeouts, a body cut short, HTTP 5xx and 429) are retried
-with exponential backoff and jitter, honouring ``Retry-After``, within ``max_attempts`` and the
-deadline; other 4xx are final. A host that does not resolve, or a network with no route to it, is
-not retried (``UnreachableError``): seconds of waiting do not bring a network back, and a run
-offline should say so at once. ETag / Last-Modified from the last download of a URL are sent back
-(If-None-Match / If-Modified-Since), and a 304 means "unchanged".
+within ``max_attempts`` and the deadline; other 4xx, and a body that is not a release, are final.
+The wait before attempt n+1 is the server's ``Retry-After`` (seconds, or an HTTP date: the seconds
+until then, 0 when past) when it sends a readable one, else ``backoff_base * 2**(n-1)`` times a
+jitter drawn from [0.5, 1.0]. No wait is capped on its own: a wait that would end past the deadline
+is not started, and the fetch gives up at once (a transient ``FetchError`` naming the wait). The
+clocks and the jitter are a ``Clock``; tests pass their own to measure every wait. A host that
+does not resolve, or a network with no route to it, is not retried (``UnreachableError``):
+seconds of waiting do not bring a network back, and a run offline should say so at once.
+ETag / Last-Modified from the last download of a URL are sent back (If-None-Match /
+If-Modified-Since), and a 304 means "unchanged".
 
 Credentials: a ``https://user:password@host/...`` URL is redacted (``contracts.urls``) before
 anything is stored or raised; the userinfo goes as HTTP basic auth to that origin only (httpx drops
@@ -104,8 +109,9 @@ class _Deadline:
     passes shuts down every socket the fetch opened (found through httpcore's ``trace``
     extension), which wakes a read blocked in another thread."""
 
-    def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
+    def __init__(self, seconds: float, clock: Clock) -> None:
+        self.clock = clock
+        self.at = clock.monotonic() + seconds
         self.passed = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -120,7 +126,7 @@ class _Deadline:
         self._timer.cancel()
 
     def left(self) -> float:
-        return self.at - time.monotonic()
+        return self.at - self.clock.monotonic()
 
     def expired(self) -> bool:
         return self.passed or self.left() <= 0
@@ -195,6 +201,20 @@ class _OutOfTime(Exception):
 
 
 @dataclass(frozen=True)
+class Clock:
+    """What ``http_get`` reads the time from and waits with: the system's by default (``SYSTEM``);
+    a test passes its own to know every wait without spending it."""
+
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic  # the deadline
+    now: Callable[[], float] = time.time  # the wall clock a ``Retry-After`` date is read against
+    uniform: Callable[[float, float], float] = random.uniform  # the backoff's jitter
+
+
+SYSTEM = Clock()
+
+
+@dataclass(frozen=True)
 class _Reply:
     status: int
     final_url: str
@@ -204,14 +224,15 @@ class _Reply:
     sha256: str
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+def _retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds, or an HTTP date read against
+    ``now``, the wall clock); None when absent or unreadable."""
     if not value:
         return None
     if value.strip().isdigit():
         return float(value.strip())
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError):
         return None
 
@@ -240,7 +261,7 @@ def _stream(
             extensions={"trace": deadline.trace},
         ) as r:
             if r.status_code == 429 or r.status_code >= 500:
-                wait = _retry_after(r.headers.get("retry-after"))
+                wait = _retry_after(r.headers.get("retry-after"), deadline.clock.now())
                 raise _Retry(f"HTTP {r.status_code} {r.reason_phrase}", wait)
             if r.status_code not in (200, 304):
                 raise _Final(f"HTTP {r.status_code} {r.reason_phrase}")
@@ -296,9 +317,10 @@ def http_get(
     headers: dict[str, str] | None = None,
     progress: Progress | None = None,
     deadline_at: float | None = None,
+    clock: Clock = SYSTEM,
 ) -> tuple[_Reply, int]:
     """GET ``url`` into ``sink``, retrying within ``settings`` and one deadline,
-    ``settings.max_total_seconds`` from now (or ``deadline_at``, a ``time.monotonic()`` value,
+    ``settings.max_total_seconds`` from now (or ``deadline_at``, a ``clock.monotonic()`` value,
     when several requests share one); (reply, attempts) or ``FetchError``.
 
     Credentials in ``url`` (or remembered by ``contracts.urls.strip_credentials``) go as HTTP
@@ -307,10 +329,10 @@ def http_get(
     url = strip_credentials(url)
     credentials = credentials_for(url)
     max_attempts, limit = settings.max_attempts, settings.max_total_seconds
-    seconds = limit if deadline_at is None else deadline_at - time.monotonic()
+    seconds = limit if deadline_at is None else deadline_at - clock.monotonic()
     request_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     with (
-        _Deadline(seconds) as deadline,
+        _Deadline(seconds, clock) as deadline,
         httpx.Client(
             follow_redirects=True,
             max_redirects=10,
@@ -350,14 +372,14 @@ def http_get(
                     break
                 delay = exc.retry_after
                 if delay is None:
-                    delay = settings.backoff_base * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+                    delay = settings.backoff_base * 2 ** (attempt - 1) * clock.uniform(0.5, 1.0)
                 if delay >= deadline.left():
                     raise FetchError(
                         f"{url}: gave up after {attempt} attempt(s): {cause}; waiting "
                         f"{delay:.1f} s more would pass the {limit:g} s limit",
                         transient=True,
                     ) from None
-                time.sleep(delay)
+                clock.sleep(delay)
     raise FetchError(
         f"{url}: failed after {max_attempts} attempt(s): last error: {cause}", transient=True
     )
@@ -428,6 +450,7 @@ def fetch(
     release: str | None = None,
     settings: FetchSettings | None = None,
     progress: Progress | None = None,
+    clock: Clock = SYSTEM,
 ) -> ReleaseFile:
     """Download ``source`` into ``store``; the stored file, with ``status`` saying whether it is
     a new, unchanged or re-issued release.
@@ -435,7 +458,7 @@ def fetch(
     ``release`` (``YYYY-Qn``) overrides the quarter read from the URL, the server's file name or
     the data member's name. ``settings`` holds the limits (sizes, time, attempts). Credentials
     in ``source`` are used for the download only: the result, the store and errors carry the
-    redacted URL (``contracts.urls``).
+    redacted URL (``contracts.urls``). ``clock`` is what the waits between attempts use.
     """
     settings = settings or FetchSettings()
     source = strip_credentials(source)
@@ -459,7 +482,8 @@ def fetch(
                     headers["If-Modified-Since"] = remembered["last_modified"]
             with tmp.open("wb") as sink:
                 reply, attempts = http_get(
-                    source, sink, settings=settings, headers=headers, progress=progress
+                    source, sink, settings=settings, headers=headers, progress=progress,
+                    clock=clock,
                 )
             if reply.status == 304:
                 stored = store.find(remembered.get("sha256", ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from contracts.settings import apply_offline_env
 ROOT = Path(__file__).resolve().parents[1]
 CMS_DIR = Path(os.environ.get("HCPCS_CMS_DIR", ROOT.parent / "shared" / "cms"))
 SEED = ROOT.parent / "shared" / "seed" / "000_827e154ccfc9b144.txt"
+CHROMIUM = Path("/usr/bin/chromium")
 #: Every skip for want of ../shared says this, so the summary counts them in one line.
 NO_SHARED = "../shared is missing"
 
@@ -161,3 +163,22 @@ def pg_url(pg_server, request: pytest.FixtureRequest) -> str:
     """The URL (with its password) of a new, empty database of ``pg_server`` for one test."""
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
     return pg_server.create_database(f"{name}_{os.getpid()}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """Debian's Chromium, headless, driven by Playwright (no browser download). Missing: the
+    tests skip saying so; under ``CI=true`` (which installs it) they fail instead."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} not found (apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-background-networking"])
+        yield chromium
+        chromium.close()

@@ -142,7 +142,9 @@ def test_summary_text_lists_rule_severity_count_and_samples(gates) -> None:
     assert len(gates["2019-Q1"].summary_text(all_rows=True).splitlines()) == 3 + 42
 
 
-def test_data_docs_written_offline(gates, tmp_path: Path) -> None:
+def test_data_docs_written_per_suite_with_analytics_off(gates, tmp_path: Path) -> None:
+    """The files only: a page per suite, analytics off in the context. What the pages show with
+    no network is read in Chromium by ``tests/test_data_docs_offline.py``."""
     reports = tmp_path / "reports"
     index = build_data_docs([gates["2019-Q1"]], reports)
     assert index == reports / "data_docs" / "index.html" and index.exists()
@@ -152,7 +154,7 @@ def test_data_docs_written_offline(gates, tmp_path: Path) -> None:
                      ("validations", "hcpcs_previous_release", "2019-Q1"),
                      ("validations", "hcpcs_rejects", "2019-Q1")]
     page = next((reports / "data_docs" / "validations" / "hcpcs_codes").rglob("*.html"))
-    assert "added_after_action_effective" in page.read_text()
+    assert "added_after_action_effective" in page.read_text()  # a derived column's section
     assert "analytics_enabled: false" in (reports / "gx" / "great_expectations.yml").read_text()
 
 

@@ -9,7 +9,6 @@ and console errors (none). Screenshots of the overview and of S2107 are saved un
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,28 +27,8 @@ from tests import warehouse_synth as synth
 from tests.conftest import ROOT, SEED, shared_file
 from warehouse.history import rebuild
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "screenshots"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator:
-    """Debian's Chromium, headless, driven by Playwright (no browser download). Missing: the
-    tests skip saying so; under ``CI=true`` (which installs it) they fail instead."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} not found (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
 
 
 @dataclass

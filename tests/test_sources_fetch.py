@@ -2,7 +2,9 @@
 
 The server is a raw socket server so it can misbehave the way networks do: reset the connection
 mid-body, close early, stall past the client timeout. Every failing case also checks that the raw
-store is byte-for-byte what it was before (nothing half-written, no temp file left behind).
+store is byte-for-byte what it was before (nothing half-written, no temp file left behind). The
+waits between attempts are measured on a clock the test controls (``FakeClock``): each wait is
+recorded exactly, and none is spent.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 
 from contracts.settings import FetchSettings
 from contracts.urls import redact_text, redact_url
-from sources.fetch import FetchError, fetch
+from sources.fetch import Clock, FetchError, fetch
 from sources.rawstore import RawStore
 
 RECORD = (
@@ -254,26 +257,6 @@ def test_404_is_not_retried(server, store, seeded) -> None:
     assert tree(store.root) == seeded
 
 
-def test_429_honours_retry_after(server, store) -> None:
-    server.routes[ZIP_PATH] = [
-        respond("429 Too Many Requests", headers={"Retry-After": "1"}),
-        respond("200 OK", GOOD),
-    ]
-    result = fetch(server.url(ZIP_PATH), store, settings=FAST)
-    assert (result.status, result.attempts) == ("new", 2)
-
-
-def test_retry_after_beyond_the_time_budget_gives_up_at_once(server, store, seeded) -> None:
-    server.routes[ZIP_PATH] = [respond("503 Service Unavailable", headers={"Retry-After": "120"})]
-    with pytest.raises(FetchError) as err:
-        fetch(server.url(ZIP_PATH), store, settings=replace(FAST, max_total_seconds=5))
-    assert "gave up after 1 attempt(s): HTTP 503 Service Unavailable" in str(err.value)
-    assert "waiting 120.0 s more would pass the 5 s limit" in str(err.value)
-    assert err.value.transient
-    assert server.hits(ZIP_PATH) == 1
-    assert tree(store.root) == seeded
-
-
 def test_redirect_is_followed_and_the_requested_url_recorded(server, store) -> None:
     server.routes["/latest"] = [respond("302 Found", headers={"Location": ZIP_PATH})]
     server.routes[ZIP_PATH] = [respond("200 OK", GOOD)]
@@ -364,6 +347,151 @@ def test_body_over_the_size_cap_is_refused(server, store, seeded) -> None:
     with pytest.raises(FetchError) as err:
         fetch(server.url(ZIP_PATH), store, settings=replace(FAST, max_bytes=100))
     assert f"server announces {len(GOOD):,} bytes, over the 100-byte cap" in str(err.value)
+    assert tree(store.root) == seeded
+
+
+# --- the waits between attempts, measured on a clock the test controls ----------------------
+
+NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: the fake clock's start, wall and monotonic alike
+DEFAULTS = FetchSettings()  # what production runs with: base 1 s, 5 attempts, 60 s limit
+
+
+@dataclass
+class FakeClock:
+    """Time that passes only when the fetch waits: every wait recorded, none spent. ``jitter``
+    says where the backoff's random factor falls in the range it is drawn from (0: the low end,
+    1: the high end)."""
+
+    jitter: float = 1.0
+    at: float = NOW
+    waits: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.at += seconds
+
+    def clock(self) -> Clock:
+        return Clock(sleep=self.sleep, monotonic=lambda: self.at, now=lambda: self.at,
+                     uniform=lambda low, high: low + self.jitter * (high - low))
+
+
+def test_429_honours_retry_after(server, store) -> None:
+    server.routes[ZIP_PATH] = [
+        respond("429 Too Many Requests", headers={"Retry-After": "7"}),
+        respond("200 OK", GOOD),
+    ]
+    clock = FakeClock()
+    result = fetch(server.url(ZIP_PATH), store, settings=DEFAULTS, clock=clock.clock())
+    assert clock.waits == [7.0]  # the server's 7 s, not the backoff's 1 s
+    assert (result.status, result.attempts, server.hits(ZIP_PATH)) == ("new", 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [
+        (formatdate(NOW + 42, usegmt=True), 42.0),  # an HTTP date: the seconds until then
+        (formatdate(NOW - 3600, usegmt=True), 0.0),  # a date already past: at once
+        ("soon", 1.0),  # unreadable: the backoff's first wait
+    ],
+    ids=["http-date", "date-past", "unreadable"],
+)
+def test_retry_after_as_an_http_date_or_unreadable(server, store, retry_after: str,
+                                                    wait: float) -> None:
+    server.routes[ZIP_PATH] = [
+        respond("503 Service Unavailable", headers={"Retry-After": retry_after}),
+        respond("200 OK", GOOD),
+    ]
+    clock = FakeClock()
+    result = fetch(server.url(ZIP_PATH), store, settings=DEFAULTS, clock=clock.clock())
+    assert clock.waits == [wait]
+    assert (result.attempts, server.hits(ZIP_PATH)) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("base", "jitter", "waits"),
+    [
+        (1.0, 1.0, [1.0, 2.0, 4.0, 8.0]),  # the defaults, jitter at its high end: base * 2**n
+        (1.0, 0.0, [0.5, 1.0, 2.0, 4.0]),  # jitter at its low end: half that
+        (0.25, 1.0, [0.25, 0.5, 1.0, 2.0]),  # HCPCS_FETCH_BACKOFF_BASE=0.25
+    ],
+)
+def test_503_without_retry_after_backs_off_exponentially(
+    server, store, seeded, base: float, jitter: float, waits: list[float]
+) -> None:
+    server.routes[ZIP_PATH] = [respond("503 Service Unavailable")]
+    clock = FakeClock(jitter=jitter)
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, settings=replace(DEFAULTS, backoff_base=base),
+              clock=clock.clock())
+    assert clock.waits == waits  # one wait between each two of the 5 attempts
+    assert str(err.value) == (f"{server.url(ZIP_PATH)}: failed after 5 attempt(s): last error: "
+                              "HTTP 503 Service Unavailable")
+    assert err.value.transient
+    assert server.hits(ZIP_PATH) == 5
+    assert tree(store.root) == seeded
+
+
+@pytest.mark.parametrize(
+    ("answer", "waits", "cause"),
+    [  # a 10 s limit, 10 attempts: the first wait that would reach the limit is not started
+        (respond("503 Service Unavailable"), [1.0, 2.0, 4.0],
+         "503 Service Unavailable; waiting 8.0"),  # 7 s waited, 3 s left
+        (respond("429 Too Many Requests", headers={"Retry-After": "7"}), [7.0],
+         "429 Too Many Requests; waiting 7.0"),
+        (respond("503 Service Unavailable", headers={"Retry-After": "120"}), [],
+         "503 Service Unavailable; waiting 120.0"),
+    ],
+    ids=["backoff", "retry-after-twice", "retry-after-over-the-limit"],
+)
+def test_a_wait_past_the_time_limit_is_not_started(
+    server, store, seeded, answer: Action, waits: list[float], cause: str
+) -> None:
+    server.routes[ZIP_PATH] = [answer]
+    clock = FakeClock()
+    limited = replace(DEFAULTS, max_total_seconds=10, max_attempts=10)
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, settings=limited, clock=clock.clock())
+    assert clock.waits == waits
+    attempts = len(waits) + 1
+    assert str(err.value) == (f"{server.url(ZIP_PATH)}: gave up after {attempts} attempt(s): "
+                              f"HTTP {cause} s more would pass the 10 s limit")
+    assert err.value.transient
+    assert server.hits(ZIP_PATH) == attempts
+    assert tree(store.root) == seeded
+
+
+#: Final answers, each with a Retry-After that must not be honoured: no wait, one request.
+FINAL = {
+    "404": (respond("404 Not Found", b"no such file", {"Retry-After": "7"}),
+            "HTTP 404 Not Found (attempt 1 of 5, not retried)"),
+    "403": (respond("403 Forbidden", b"go away", {"Retry-After": "7"}),
+            "HTTP 403 Forbidden (attempt 1 of 5, not retried)"),
+    "html-body": (respond("200 OK", b"<!DOCTYPE html><html>Access denied</html>",
+                          {"Retry-After": "7"}),
+                  "an HTML page, not a ZIP (the server answered with an error or landing page) "
+                  "(read in 1 attempt(s); refused, not retried)"),
+    "corrupt-zip": (respond("200 OK", BAD_ZIPS["corrupt"][0], {"Retry-After": "7"}),
+                    "member HCPC2024_JAN_ANWEB.txt is corrupt"),
+    "over-the-size-cap": (respond("200 OK", GOOD + GOOD, {"Retry-After": "7"}),
+                          f"server announces {2 * len(GOOD):,} bytes, over the "
+                          f"{len(GOOD):,}-byte cap (attempt 1 of 5, not retried)"),
+}
+
+
+@pytest.mark.parametrize("case", list(FINAL))
+def test_a_final_answer_is_neither_waited_on_nor_retried(server, store, seeded,
+                                                         case: str) -> None:
+    action, expected = FINAL[case]
+    server.routes[ZIP_PATH] = [action, respond("200 OK", GOOD)]  # a retry would succeed
+    clock = FakeClock()
+    with pytest.raises(FetchError) as err:
+        fetch(server.url(ZIP_PATH), store, settings=replace(DEFAULTS, max_bytes=len(GOOD)),
+              clock=clock.clock())
+    assert str(err.value).startswith(f"{server.url(ZIP_PATH)}: ")
+    assert expected in str(err.value)
+    assert not err.value.transient
+    assert clock.waits == []
+    assert server.hits(ZIP_PATH) == 1
     assert tree(store.root) == seeded
 
 
