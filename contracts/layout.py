@@ -152,7 +152,7 @@ def check_layout(layout: tuple[Field, ...]) -> None:
     position = 1
     for f in layout:
         where = f"layout field {f.name!r}"
-        if f.start != position and f.name != "code":
+        if f.start != position:
             raise LayoutError(f"{where}: starts at {f.start}, expected {position} (gap/overlap)")
         position = f.end + 1
         if f.domain is not None and f.domain not in DOMAINS:

@@ -13,7 +13,7 @@ import pytest
 from contracts.domains import DOMAINS
 from contracts.layout import CODES_SCHEMA, domain_columns
 from contracts.settings import GateSettings
-from contracts.validation import GateResult, Sample
+from contracts.validation import BLANK, GateResult, Sample
 from expectations.gate import run_gate
 from expectations.suite import all_checks
 from tests.warehouse_synth import D, codes_frame
@@ -130,3 +130,126 @@ def test_an_empty_release_fails() -> None:
     assert [(e.name, e.observed, e.samples) for e in result.errors] == [
         ("release_has_codes", "0 codes", (Sample(None, "code_count", "0 codes"),))]
     assert result.warnings == []
+
+
+# The rule table (``RULES``) is built once, when ``expectations.suite`` is imported; the builders
+# below are called here on frames whose answer is known, so a wrong builder fails a test of its own
+# (``make mutants`` showed that nothing else would: docs/mutants.md).
+_UNPARSED = pl.List(pl.Struct({"field": pl.String, "value": pl.String}))
+
+
+def _eval(expr: pl.Expr, **columns: pl.Series | list) -> list:
+    return pl.DataFrame(columns).with_columns(expr.alias("out"))["out"].to_list()
+
+
+def test_the_rule_shorthand_fills_field_scope_when_and_derive() -> None:
+    from expectations.suite import Check, _check
+
+    derive = pl.lit("x")
+    made = _check("a_rule", "warning", "ExpectX", "col", "Why.", regex="r", when=("kind", ("m",)),
+                  derive=derive, scope="release")
+    assert made == Check("a_rule", "warning", "ExpectX", "col", "col", "Why.", {"regex": "r"},
+                         ("kind", ("m",)), scope="release")
+    assert made.derive is derive and made.batch == "codes"
+    plain = _check("b_rule", "error", "ExpectY", "col", "Why not.", field=None)
+    assert (plain.field, plain.kwargs, plain.when, plain.derive, plain.scope) == (
+        None, {}, None, None, "record")
+    assert _check("c", "error", "E", "col", "w", field="other").field == "other"
+
+
+def test_asc_shifted_names_a_two_digit_group_beside_a_six_digit_raw_date() -> None:
+    from expectations.suite import _asc_shifted
+
+    raw = [
+        [{"field": "asc_effective_date", "value": "201801"}],  # the 2018 shift
+        [{"field": "asc_effective_date", "value": "201801"}],  # but the group is not 2 digits
+        [{"field": "asc_effective_date", "value": "20180101"}],  # eight digits: not the shift
+        [{"field": "mog_effective_date", "value": "201801"}],  # another field's raw text
+        [],
+    ]
+    got = _eval(_asc_shifted(), asc_group=["12", "1", "12", "12", "12"],
+                unparsed_values=pl.Series(raw, dtype=_UNPARSED))
+    assert got == ["asc_group=12", None, None, None, None]
+
+
+def test_unparsed_names_the_first_raw_value_of_the_fields_asked_for() -> None:
+    from expectations.frame import unparsed
+
+    raw = [
+        [{"field": "statute", "value": "s"}, {"field": "pricing_indicators[2]", "value": "9X"},
+         {"field": "betos", "value": "??"}],
+        [{"field": "statute", "value": "s"}],
+        [],
+    ]
+    got = _eval(unparsed(["pricing_indicators", "betos"]),
+                unparsed_values=pl.Series(raw, dtype=_UNPARSED))
+    assert got == ["pricing_indicators[2]=9X", None, None]
+
+
+def test_first_value_on_modifier_names_the_first_procedure_only_value() -> None:
+    from expectations.frame import first_value_on_modifier
+
+    got = _eval(first_value_on_modifier(["pricing_indicators", "coverage_code"]),
+                kind=["modifier", "modifier", "modifier", "procedure"],
+                pricing_indicators=[[None, "11"], [], [], ["11"]],
+                coverage_code=["C", "D", None, "C"])
+    assert got == ["pricing_indicators[2]=11", "coverage_code=D", None, None]
+
+
+def test_date_order_names_a_date_before_the_one_it_follows() -> None:
+    from datetime import date
+
+    from expectations.frame import date_order
+
+    got = _eval(date_order("termination_date", "added_date"),
+                termination_date=[date(2019, 1, 31), date(2020, 1, 1), date(2021, 1, 1), None],
+                added_date=[date(2020, 1, 1), date(2020, 1, 1), date(2020, 1, 1), date(2020, 1, 1)])
+    assert got == ["termination_date=20190131 (before added_date 20200101)", None, None, None]
+
+
+def test_collapsed_compares_descriptions_by_their_words() -> None:
+    from expectations.frame import collapsed
+
+    got = _eval(collapsed("d"), d=[" a \t b\n c  ", "a b c", None])
+    assert got == ["a b c", "a b c", None]
+
+
+def test_vanished_without_termination_lists_only_unterminated_codes_gone() -> None:
+    from expectations.vanished import vanished_without_termination
+
+    previous = codes_frame([
+        {"code": "A0001", "short_description": "gone, never ended"},
+        {"code": "A0002", "termination_date": D(2019, 12, 31)},  # gone, but terminated
+        {"code": "A0003"},  # still there
+        {"code": "AA", "kind": "modifier", "short_description": "gone too"},
+    ])
+    got = vanished_without_termination(codes_frame([{"code": "A0003"}]), previous)
+    assert got.columns == ["code", "kind", "long_description", "short_description", "added_date"]
+    assert got.select("code", "kind", "short_description").rows() == [
+        ("AA", "modifier", "gone too"), ("A0001", "procedure", "gone, never ended")]
+    assert got["added_date"].to_list() == previous.filter(
+        pl.col("code").is_in(["AA", "A0001"]))["added_date"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("limit", "previous_count", "mostly"),
+    [(5, 100, 1 - 5.5 / 100), (0, 40, 1 - 0.5 / 40), (5, 3, 0.0), (5, 0, 0.0)],
+)
+def test_a_revision_may_lose_exactly_its_limit_of_codes(limit, previous_count, mostly) -> None:
+    from expectations.suite import _revision_removals
+
+    settings = GateSettings(max_revision_removed_codes=limit)
+    check = _revision_removals(settings, previous_count, revision=True)
+    assert (check.name, check.scope, check.batch) == (
+        "revision_removes_codes", "release", "previous")
+    assert check.kwargs == {"mostly": pytest.approx(mostly)}
+    assert f"lacks at most {limit} codes" in check.why
+    previous = pl.DataFrame({"present": [False, False, True],
+                             "termination_date": [None, None, None],
+                             "short_description": ["Gone", None, "Kept"]},
+                            schema_overrides={"termination_date": pl.Date})
+    same_quarter = _revision_removals(settings, previous_count, revision=True).derive
+    assert _eval(same_quarter, **previous.to_dict()) == [
+        "short_description=Gone", f"short_description={BLANK}", None]
+    other_quarter = _revision_removals(settings, previous_count, revision=False).derive
+    assert _eval(other_quarter, **previous.to_dict()) == [None, None, None]

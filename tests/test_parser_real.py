@@ -105,3 +105,26 @@ def test_longest_description_spans_seventeen_lines(real_parsed):
     longest = codes.sort("line_count", descending=True).row(0, named=True)
     assert longest["line_count"] == 17
     assert len(longest["long_description"]) > 1194  # longer than the xlsx cell CMS truncated
+
+
+@pytest.mark.parametrize("release", sorted(EXPECTED))
+def test_the_writer_writes_cms_own_lines(real_parsed, cms_dir, release):
+    """``format_code`` (the demo releases' and the round-trip tests' writer) writes each parsed
+    code back as CMS wrote it: every one-line code's line exactly (right-justified numbers,
+    dates, lists in place, modifiers right-justified), and every longer code's first line outside
+    the description, whose word wrap is CMS's own."""
+    from tests.conftest import real_txt
+    from transforms.fixed_width import format_code
+
+    lines = real_txt(cms_dir, release).decode("latin-1").splitlines()
+    description = slice(11, 91)  # columns 12-91: the long description's chunk
+    one_line = several = 0
+    for row in real_parsed[release].codes.iter_rows(named=True):
+        written, cms = format_code(row)[0].rstrip(), lines[row["source_line"] - 1].rstrip()
+        if row["line_count"] == 1:
+            one_line += written == cms
+        else:
+            cut = [line[: description.start] + line[description.stop :] for line in (written, cms)]
+            several += cut[0] == cut[1]
+    assert (one_line, several) == {"2016-Q1": (3678, 2615), "2017-Q1": (3789, 2709),
+                                   "2019-Q1": (3936, 2864)}[release]

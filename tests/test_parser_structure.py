@@ -265,3 +265,37 @@ def test_record_shaped_noise_never_crashes(lines, eol):
     result = parse_anweb(data)
     _accounted(result, data)
     assert result.codes["code"].is_not_null().all()
+
+
+def test_the_writer_defaults_refuses_and_places_each_value() -> None:
+    """What a row leaves out is blank (a row without ``kind`` is a procedure, one without a long
+    description is one line); a value too long for its field is refused by name."""
+    (line,) = format_code({"code": "A0001", "anesthesia_base_units": 7})
+    assert (line[:11], line[11:91].strip(), line[265:268]) == ("A000100100" + "3", "", "  7")
+    assert format_code({"code": "A0001", "long_description": ""}) == [line[:265] + "   " +
+                                                                      line[268:]]
+    assert format_code({"code": "AM", "kind": "modifier"})[0][:11] == "   AM001007"
+    with pytest.raises(ValueError, match=r"^A0001: statute '12345678901' is longer than 10$"):
+        format_code({"code": "A0001", "statute": "12345678901"})
+
+
+def test_typed_text_types_exactly_what_the_record_parser_accepts() -> None:
+    """The xlsx copy's values come as text: dates only as eight digits that make a date, numbers
+    only as digits; anything else is null (kept raw by the caller), never an error."""
+    from contracts.layout import FIELDS
+    from transforms.fixed_width import typed_text, unparsed_list
+
+    dates = pl.Series(["20200131", "20201301", "2020013", "200131", None])
+    assert pl.select(typed_text(FIELDS["added_date"], pl.lit(dates))).to_series().to_list() == [
+        dt.date(2020, 1, 31), None, None, None, None]
+    units = pl.Series([" 12", "x", "", None])
+    got = pl.select(typed_text(FIELDS["anesthesia_base_units"], pl.lit(units))).to_series()
+    assert (got.dtype, got.to_list()) == (pl.Int16, [12, None, None, None])
+    assert typed_text(FIELDS["statute"], pl.col("s")).meta.eq(pl.col("s"))
+    frame = pl.DataFrame({"a": ["1", "2"], "b": ["x", "y"], "bad_a": [True, False],
+                          "bad_b": [True, True]})
+    out = frame.select(unparsed_list([("a", pl.col("a"), pl.col("bad_a")),
+                                      ("b[2]", pl.col("b"), pl.col("bad_b"))])).to_series()
+    assert out.name == "unparsed_values"
+    assert out.to_list() == [[{"field": "a", "value": "1"}, {"field": "b[2]", "value": "x"}],
+                             [{"field": "b[2]", "value": "y"}]]

@@ -515,3 +515,44 @@ def test_tables_of_the_published_files_are_read_from_each_release(tmp_path: Path
         f"{DataDir(tmp_path).releases}: cannot be read (Invalid Input Error: No magic bytes "
         f"found at end of file '{findings}'); `hcpcs doctor` checks every published file against "
         f"its manifest, `{REPAIR}` quarantines what is damaged so the next run derives it again")
+
+
+def test_rebuild_summary_and_currency_read_a_database_others_have_open(tmp_path: Path) -> None:
+    """The summary a rebuild returns counts what the database holds (2020-Q1: 12 codes, 2020-Q2:
+    11, of which 7 bring a new version), and both it and ``database_is_current`` open the
+    database read-only: an analyst's open connection does not stop a run."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with pytest.raises(ValueError, match=f"^{re.escape(str(data))}: no published release to "):
+        history.rebuild(data)
+    assert not history.database_is_current(data)  # no database yet
+    for rid in (Q1, Q2):
+        publish(data, rid, codes_frame(R[rid]))
+    summary = history.rebuild(data)
+    db = DataDir(data).database
+    assert summary == history.RebuildSummary(
+        releases=2, effective_releases=2, codes=23, versions=19, changes=9,
+        changes_by_type={"added": 1, "discontinued": 2, "dropped": 2, "reactivated": 1,
+                         "redefined": 1, "long_description_changed": 1,
+                         "short_description_changed": 1},
+        database=db)
+    with duckdb.connect(str(db), read_only=True):
+        assert history.summarize(db) == summary
+        assert history.database_is_current(data)
+    publish(data, Q3, codes_frame(R[Q3]))
+    assert not history.database_is_current(data)  # a release it does not hold
+    history.rebuild(data)
+    assert history.database_is_current(data)
+    db.write_bytes(b"not a database")
+    assert not history.database_is_current(data)
+
+
+def test_every_field_change_type_says_how_values_are_compared() -> None:
+    from contracts.layout import FIELDS
+    from warehouse.changes import _field_description
+
+    assert _field_description(FIELDS["short_description"]) == (
+        "Value of short_description differs from the previous release (whitespace-only "
+        "differences ignored).")
+    assert _field_description(FIELDS["statute"]) == (
+        "Value of statute differs from the previous release.")

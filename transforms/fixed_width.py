@@ -761,8 +761,7 @@ def format_code(row: Mapping[str, object]) -> list[str]:
         values = row.get(f.name) if f.type != "code" else code
         values = values if f.occurs > 1 and values is not None else [values] * f.occurs
         for offset, value in zip(f.offsets(), values, strict=False):
-            text = _field_text(f, value)
-            put(offset, f.length, text.ljust(f.length) if f.type == "code" else text, f.name)
+            put(offset, f.length, _field_text(f, value), f.name)
     lines = []
     for i, chunk in enumerate(chunks):
         line = record[:] if i == 0 else list(code.ljust(RECORD_LENGTH))
