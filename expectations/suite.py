@@ -262,7 +262,7 @@ def _revision_removals(settings: GateSettings, previous_count: int, revision: bo
 
 
 def release_checks(settings: GateSettings, previous_count: int,
-                   revision: bool = False) -> list[Check]:
+                   revision: bool) -> list[Check]:
     """Checks against the previously published release (its code count and codes); ``revision``:
     that release is the same quarter."""
     drift = settings.max_code_count_drift

@@ -182,3 +182,43 @@ def browser() -> Iterator:
             args=["--headless", "--no-sandbox", "--disable-background-networking"])
         yield chromium
         chromium.close()
+
+
+# `make mutants` (docs/mutants.md): mutmut first records which functions each test calls, and later
+# runs only those tests against a mutant of a function. A module- or session-scoped fixture runs
+# once, inside the first test that asks for it, so what it calls (the parse of a real release, a
+# gate run, a history rebuild) would count for that one test only, and a mutant there would meet
+# one test. While mutmut records, the calls of each fixture's setup count for every test using it.
+_FIXTURE_CALLS: dict[str, set[str]] = {}
+
+
+def _mutmut_recording() -> set[str] | None:
+    """The functions mutmut has seen called since the last test ended, while it records; else
+    None (outside ``make mutants`` mutmut is never imported)."""
+    if os.environ.get("MUTANT_UNDER_TEST") != "stats":
+        return None
+    from mutmut.state import state
+
+    return state()._stats
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+    calls = _mutmut_recording()
+    if calls is None:
+        return (yield)
+    before = set(calls)
+    calls.clear()
+    try:
+        return (yield)
+    finally:
+        _FIXTURE_CALLS.setdefault(fixturedef.argname, set()).update(calls)
+        calls.update(before)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    calls = _mutmut_recording()
+    if calls is not None:
+        for name in getattr(item, "fixturenames", ()):
+            calls.update(_FIXTURE_CALLS.get(name, ()))

@@ -7,7 +7,8 @@ test killed as ``file:line function: original -> mutated`` (the line is the sour
 mutated copy's), so a survivor can be found, and killed or explained in docs/mutants.md.
 
 Killed counts a timeout (the mutant made a test hang: a test noticed) and a crash; survived
-counts a mutant no test saw fail, including one no selected test ever runs ("no tests").
+counts a mutant no test saw fail, including one no selected test ever runs ("no tests"). A
+mutant an interrupted run left "not checked" is counted in neither.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import ast
 import difflib
 import json
+import random
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "gate rules": ("expectations/suite.py", "expectations/frame.py", "expectations/vanished.py"),
     "history and changes": ("warehouse/history.py", "warehouse/changes.py"),
 }
+SEED = 17
 DETECTED = {"killed", "timeout", "segfault"}
 UNDETECTED = {"survived", "no tests"}
 
@@ -98,31 +101,56 @@ def where(root: Path, file: str, mutant: str) -> tuple[str, int, str]:
     return name, line, f"{old}  ->  {new}"
 
 
-def _row(label: str, mutants: list[Mutant]) -> str:
+def sample(mutants: list[Mutant], file: str, size: int | None) -> list[Mutant]:
+    """``size`` of a file's mutants drawn at random, the same ones on every call (all when None or
+    when it has fewer): a full run takes hours on two cores, a sample of each module minutes."""
+    if size is None or len(mutants) <= size:
+        return mutants
+    return sorted(random.Random(f"{SEED}:{file}").sample(mutants, size), key=lambda m: m.name)
+
+
+def _tried(mutants: list[Mutant]) -> list[Mutant]:
+    """The mutants a run has tried (an interrupted run leaves some "not checked")."""
+    return [m for m in mutants if m.status != "not checked"]
+
+
+def _row(label: str, mutants: list[Mutant], of: int) -> str:
     count = Counter(m.status for m in mutants)
     killed = sum(count[s] for s in DETECTED)
-    total = sum(count.values())
+    total = len(_tried(mutants))
     share = f"{100 * killed / total:5.1f} %" if total else "    - "
     others = ", ".join(f"{n} {s}" for s, n in sorted(count.items()) if s not in DETECTED)
-    return f"{label:<28} {killed:>5} / {total:<5} {share}   {others}"
+    return f"{label:<28} {killed:>5} / {total:<5} {of:>6} {share}   {others}"
 
 
-def report(root: Path) -> str:
-    """The score table (modules, then groups, then all) and the survivors, as printed."""
+def _estimate(label: str, parts: list[tuple[list[Mutant], int]]) -> str:
+    """A group's share of killed mutants: each module's share weighted by its number of mutants
+    (a sample stands for its whole module)."""
+    parts = [(_tried(ms), of) for ms, of in parts]
+    weighted = sum(of * sum(m.status in DETECTED for m in ms) / len(ms) for ms, of in parts if ms)
+    total = sum(of for ms, of in parts if ms)
+    share = f"{100 * weighted / total:5.1f} %" if total else "    - "
+    killed = sum(m.status in DETECTED for ms, _ in parts for m in ms)
+    return f"{label:<28} {killed:>5} / {sum(len(ms) for ms, _ in parts):<5} {total:>6} {share}"
+
+
+def report(root: Path, size: int | None = None) -> str:
+    """The score table (modules, then groups, then all) and the survivors, as printed; with
+    ``size``, over the sample of each module that ``--names`` lists."""
     files = mutated_files(root)
-    by_file = {f: mutants_of(root, f) for f in files}
-    if not any(by_file.values()):
+    every = {f: mutants_of(root, f) for f in files}
+    if not any(every.values()):
         return "no results under mutants/: run `make mutants` first"
-    out = [f"{'module':<28} killed / total      %   not killed"]
-    out += [_row(f, by_file[f]) for f in files]
+    by_file = {f: sample(every[f], f, size) for f in files}
+    out = [f"{'module':<28} killed / tried     of       %   not killed"]
+    out += [_row(f, by_file[f], len(every[f])) for f in files]
     out.append("")
-    for group, members in GROUPS.items():
-        out.append(_row(group, [m for f in members for m in by_file.get(f, [])]))
-    out.append(_row("all", [m for f in files for m in by_file[f]]))
+    for group, members in (*GROUPS.items(), ("all", tuple(files))):
+        out.append(_estimate(group, [(by_file[f], len(every[f])) for f in members]))
     out += ["", "Not killed (file:line function: original -> mutated):"]
     for f in files:
         for m in by_file[f]:
-            if m.status not in DETECTED:
+            if m.status in UNDETECTED:
                 function, line, change = where(root, f, m.name)
                 out.append(f"  {f}:{line} {function} [{m.status}] {m.name}: {change}")
     return "\n".join(out)
@@ -131,8 +159,18 @@ def report(root: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: here)")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="score only the N mutants per module that --names N lists")
+    parser.add_argument("--names", type=int, metavar="N",
+                        help="print the names of N mutants per module (drawn once, seeded) for "
+                             "`mutmut run`, and nothing else")
     args = parser.parse_args(argv)
-    print(report(args.root))
+    if args.names:
+        names = [m.name for f in mutated_files(args.root)
+                 for m in sample(mutants_of(args.root, f), f, args.names)]
+        print(" ".join(names))
+        return 0
+    print(report(args.root, args.sample))
     return 0
 
 

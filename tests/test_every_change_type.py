@@ -160,6 +160,17 @@ EVENT_CASES: dict[str, Case] = {
         ((1, 1, R1, R1, "dropped", "added_date", D(2004, 1, 1), D(2019, 3, 31)),
          (1, 2, R3, R3, None, "release_start", D(2019, 7, 1), None)),
         ((1, "in_first_release", None, D(2004, 1, 1), None),)),
+    # back in the file with its text re-spaced: white space is no new meaning, so no new episode
+    "reactivated_with_its_text_respaced": Case(
+        "A4220", ({}, None, {"long_description": Real("A4220", "long_description",
+                                                      variant="run_of_spaces")}),
+        ((R2, "dropped", None, _long("A4220"), None, None, False, True),
+         (R3, "reactivated", None, _long("A4220"),
+          Real("A4220", "long_description", variant="run_of_spaces"), "N", False, True)),
+        ((R2, "left_the_file"), (R3, "changed_under_action_n")),
+        ((1, 1, R1, R1, "dropped", "added_date", D(1994, 1, 1), D(2019, 3, 31)),
+         (1, 2, R3, R3, None, "release_start", D(2019, 7, 1), None)),
+        ((1, "in_first_release", None, D(1994, 1, 1), None),)),
     # back after an absence with a new add date (its text unchanged): a new episode
     "reused_with_a_new_add_date": Case(
         "J0205", ({}, None, {"added_date": D(2019, 7, 1), "action_code": "A",

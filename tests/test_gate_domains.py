@@ -253,3 +253,13 @@ def test_a_revision_may_lose_exactly_its_limit_of_codes(limit, previous_count, m
         "short_description=Gone", f"short_description={BLANK}", None]
     other_quarter = _revision_removals(settings, previous_count, revision=False).derive
     assert _eval(other_quarter, **previous.to_dict()) == [None, None, None]
+
+
+def test_previous_frame_keeps_the_previous_order_and_says_what_is_still_there() -> None:
+    from expectations.frame import previous_frame
+
+    previous = codes_frame([{"code": c} for c in ("A0009", "A0001", "A0005", "AA")])
+    codes = codes_frame([{"code": c} for c in ("A0005", "AA", "A0002")])
+    got = previous_frame(codes, previous, {"gone": ~pl.col("present")})
+    assert got.rows() == [("AA", False), ("A0001", True), ("A0005", False), ("A0009", True)]
+    assert got.columns == ["code", "gone"]

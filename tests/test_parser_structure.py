@@ -299,3 +299,22 @@ def test_typed_text_types_exactly_what_the_record_parser_accepts() -> None:
     assert out.name == "unparsed_values"
     assert out.to_list() == [[{"field": "a", "value": "1"}, {"field": "b[2]", "value": "x"}],
                              [{"field": "b[2]", "value": "y"}]]
+
+
+def test_rows_of_unknown_length_are_rejected_for_what_is_wrong_with_them() -> None:
+    """The xlsx copy's rows have no line length (null: not checked); a bad row among them is
+    rejected for its own fault, and the rest of its record with it."""
+    from transforms.fixed_width import group_records, rejected_records
+
+    rows = pl.DataFrame({
+        "line": [2, 3, 4], "code": ["A0001", "A0001", "A0002"],
+        "sequence_number": ["00100", "002X0", "00100"], "record_id": ["3", "4", "3"],
+        "length": [None, None, None], "beyond_chunk": [None, None, None],
+        "text": ["first", "second", "other"],
+    }, schema_overrides={"length": pl.Int64, "beyond_chunk": pl.String})
+    rejected = rejected_records(group_records(rows))
+    assert rejected.sort("line").select("line", "code", "reason").rows() == [
+        (2, "A0001", "record of A0001 rejected because of line 3: sequence number '002X0' is "
+                     "not numeric"),
+        (3, "A0001", "sequence number '002X0' is not numeric"),
+    ]

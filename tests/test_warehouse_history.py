@@ -543,6 +543,9 @@ def test_rebuild_summary_and_currency_read_a_database_others_have_open(tmp_path:
     assert not history.database_is_current(data)  # a release it does not hold
     history.rebuild(data)
     assert history.database_is_current(data)
+    with duckdb.connect(str(db)) as con:  # as another version of the pipeline would build it
+        con.execute("ALTER TABLE releases ADD COLUMN colour TEXT")
+    assert not history.database_is_current(data)
     db.write_bytes(b"not a database")
     assert not history.database_is_current(data)
 
