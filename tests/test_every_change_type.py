@@ -25,7 +25,7 @@ from contracts.layout import TRACKED_FIELDS
 from tests.warehouse_synth import D, codes_frame, publish
 from warehouse import history
 from warehouse.announcements import CLASSES
-from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS
+from warehouse.changes import CHANGE_TYPE_DESCRIPTIONS, EXPECTED_ACTIONS, VALUE_TYPES, value_type
 
 pytestmark = pytest.mark.realdata
 
@@ -425,6 +425,12 @@ def test_field_change(con, real, field: str) -> None:
         f"SELECT episode, version, valid_from_release, valid_to_release, end_reason, {field} "
         "FROM code_history WHERE code = ? ORDER BY version", [fc.code]).fetchall() == [
         (1, 1, R1, R1, "changed", real[R1][fc.code][field]), (1, 2, R2, R3, None, new)]
+    # the old and new value typed, in the column pair of the field's value type; the others null
+    pairs = ", ".join(f"old_{family}, new_{family}" for family in VALUE_TYPES)
+    typed = con.execute(f"SELECT {pairs} FROM code_changes WHERE code = ?", [fc.code]).fetchone()
+    old_and_new, neither = (real[R1][fc.code][field], new), (None, None)
+    assert list(typed) == [value for family in VALUE_TYPES
+                           for value in (old_and_new if family == value_type(field) else neither)]
 
 
 @pytest.mark.parametrize(("field", "variant"), list(WHITESPACE_CASES))
