@@ -189,36 +189,32 @@ def browser() -> Iterator:
 # once, inside the first test that asks for it, so what it calls (the parse of a real release, a
 # gate run, a history rebuild) would count for that one test only, and a mutant there would meet
 # one test. While mutmut records, the calls of each fixture's setup count for every test using it.
-_FIXTURE_CALLS: dict[str, set[str]] = {}
+class _FixtureCalls:
+    """Registered as a plugin, not as conftest hooks: pytest runs a session fixture's setup
+    hooks from the session, where this conftest's hooks are out of scope."""
 
+    def __init__(self, calls: set[str]) -> None:
+        self.calls = calls  # mutmut's record of the functions called since the last test ended
+        self.by_fixture: dict[str, set[str]] = {}
 
-def _mutmut_recording() -> set[str] | None:
-    """The functions mutmut has seen called since the last test ended, while it records; else
-    None (outside ``make mutants`` mutmut is never imported)."""
-    if os.environ.get("MUTANT_UNDER_TEST") != "stats":
-        return None
-    from mutmut.state import state
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef):
+        before = set(self.calls)
+        self.calls.clear()
+        try:
+            return (yield)
+        finally:
+            self.by_fixture.setdefault(fixturedef.argname, set()).update(self.calls)
+            self.calls.update(before)
 
-    return state()._stats
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
-    calls = _mutmut_recording()
-    if calls is None:
-        return (yield)
-    before = set(calls)
-    calls.clear()
-    try:
-        return (yield)
-    finally:
-        _FIXTURE_CALLS.setdefault(fixturedef.argname, set()).update(calls)
-        calls.update(before)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    calls = _mutmut_recording()
-    if calls is not None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         for name in getattr(item, "fixturenames", ()):
-            calls.update(_FIXTURE_CALLS.get(name, ()))
+            self.calls.update(self.by_fixture.get(name, ()))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":  # only while mutmut records
+        from mutmut.state import state
+
+        config.pluginmanager.register(_FixtureCalls(state()._stats), "mutmut-fixture-calls")

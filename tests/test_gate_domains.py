@@ -263,3 +263,26 @@ def test_previous_frame_keeps_the_previous_order_and_says_what_is_still_there() 
     got = previous_frame(codes, previous, {"gone": ~pl.col("present")})
     assert got.rows() == [("AA", False), ("A0001", True), ("A0005", False), ("A0009", True)]
     assert got.columns == ["code", "gone"]
+
+
+def test_codes_frame_gives_gx_dates_as_cms_wrote_them_and_one_previous_record_per_code() -> None:
+    from expectations.frame import PREVIOUS
+    from expectations.frame import codes_frame as gx_frame
+
+    codes = codes_frame([{"code": "A0001", "added_date": D(2020, 1, 31)}])
+    previous = pl.concat([codes_frame([{"code": "A0001", "short_description": "first"}]),
+                          codes_frame([{"code": "A0001", "short_description": "second"}])])
+    frame = gx_frame(codes, {"was": pl.col(f"{PREVIOUS}short_description")}, previous)
+    assert frame["added_date"].to_list() == ["20200131"]
+    assert frame["was"].to_list() == ["first"]
+    with pytest.raises(ValueError, match=r"^codes frame lacks columns \['kind'\] \(expected "):
+        gx_frame(codes.drop("kind"), {})
+
+
+def test_each_gx_expectation_carries_its_check_name_severity_and_rule() -> None:
+    from expectations.suite import build_suite
+
+    checks = all_checks(GateSettings(), previous_count=None)
+    suite = build_suite("codes", checks)
+    assert [e.description for e in suite.expectations] == [
+        f"{c.name} ({c.severity}): {c.why}" for c in checks]

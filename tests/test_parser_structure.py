@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.layout import CODES_SCHEMA, REJECTS_SCHEMA
+from contracts.layout import CODES_SCHEMA, FIELDS, REJECTS_SCHEMA
 from transforms import parse_anweb
 from transforms.fixed_width import format_code
 
@@ -318,3 +318,41 @@ def test_rows_of_unknown_length_are_rejected_for_what_is_wrong_with_them() -> No
                      "not numeric"),
         (3, "A0001", "sequence number '002X0' is not numeric"),
     ]
+
+
+def test_a_continuation_of_a_code_differing_in_its_first_character_is_rejected() -> None:
+    """The fast structure check compares the codes of a record's lines as numbers: every one of
+    the five characters counts, the first too."""
+    lines = lines_of(A, B)
+    lines[1] = "B" + lines[1][1:]
+    assert reject_rows(lines)[1] == (
+        2, "B0021", "continuation line of B0021 inside the record of A0021 that starts at line 1 "
+        "(orphan continuation or code mismatch)")
+
+
+def _with_text(line: str, field: str, text: str) -> str:
+    f = FIELDS[field]
+    return line[: f.start - 1] + text.rjust(f.length) + line[f.end :]
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [
+        ("added_date", "20000229", dt.date(2000, 2, 29)),  # 2000 is a leap year (divisible by 400)
+        ("added_date", "20240229", dt.date(2024, 2, 29)),
+        ("added_date", "19000229", None),  # 1900 is not (divisible by 100)
+        ("added_date", "20230229", None),
+        ("added_date", "20231231", dt.date(2023, 12, 31)),
+        ("anesthesia_base_units", "  7", 7),
+        ("anesthesia_base_units", " 12", 12),
+        ("anesthesia_base_units", "100", 100),
+        ("anesthesia_base_units", "7  ", 7),  # left-justified: still the number
+        ("anesthesia_base_units", "1 2", None),
+    ],
+)
+def test_dates_and_numbers_are_read_to_the_digit(field: str, text: str, value) -> None:
+    (line,) = lines_of({**B, "long_description": "One line"})
+    codes = parse([_with_text(line, field, text)]).codes
+    assert codes[field].to_list() == [value]
+    assert codes["unparsed_values"].to_list() == [
+        [] if value is not None else [{"field": field, "value": text.strip()}]]
