@@ -165,10 +165,12 @@ def pg_url(pg_server, request: pytest.FixtureRequest) -> str:
     return pg_server.create_database(f"{name}_{os.getpid()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     """Debian's Chromium, headless, driven by Playwright (no browser download). Missing: the
-    tests skip saying so; under ``CI=true`` (which installs it) they fail instead."""
+    tests skip saying so; under ``CI=true`` (which installs it) they fail instead. One per module:
+    Playwright's sync API keeps an event loop in the main thread while it is open, and Prefect's
+    sync calls made meanwhile (``to_deployment``) would return coroutines."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found (apt-get install -y chromium)"
         if os.environ.get("CI") == "true":
