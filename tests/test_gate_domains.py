@@ -14,8 +14,25 @@ from contracts.domains import DOMAINS
 from contracts.layout import CODES_SCHEMA, domain_columns
 from contracts.settings import GateSettings
 from contracts.validation import BLANK, GateResult, Sample
+from expectations.frame import (
+    PREVIOUS,
+    collapsed,
+    date_order,
+    first_value_on_modifier,
+    previous_frame,
+    unparsed,
+)
+from expectations.frame import codes_frame as gx_frame
 from expectations.gate import run_gate
-from expectations.suite import all_checks
+from expectations.suite import (
+    Check,
+    _asc_shifted,
+    _check,
+    _revision_removals,
+    all_checks,
+    build_suite,
+)
+from expectations.vanished import vanished_without_termination
 from tests.warehouse_synth import D, codes_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,8 +160,6 @@ def _eval(expr: pl.Expr, **columns: pl.Series | list) -> list:
 
 
 def test_the_rule_shorthand_fills_field_scope_when_and_derive() -> None:
-    from expectations.suite import Check, _check
-
     derive = pl.lit("x")
     made = _check("a_rule", "warning", "ExpectX", "col", "Why.", regex="r", when=("kind", ("m",)),
                   derive=derive, scope="release")
@@ -158,8 +173,6 @@ def test_the_rule_shorthand_fills_field_scope_when_and_derive() -> None:
 
 
 def test_asc_shifted_names_a_two_digit_group_beside_a_six_digit_raw_date() -> None:
-    from expectations.suite import _asc_shifted
-
     raw = [
         [{"field": "asc_effective_date", "value": "201801"}],  # the 2018 shift
         [{"field": "asc_effective_date", "value": "201801"}],  # but the group is not 2 digits
@@ -173,8 +186,6 @@ def test_asc_shifted_names_a_two_digit_group_beside_a_six_digit_raw_date() -> No
 
 
 def test_unparsed_names_the_first_raw_value_of_the_fields_asked_for() -> None:
-    from expectations.frame import unparsed
-
     raw = [
         [{"field": "statute", "value": "s"}, {"field": "pricing_indicators[2]", "value": "9X"},
          {"field": "betos", "value": "??"}],
@@ -187,8 +198,6 @@ def test_unparsed_names_the_first_raw_value_of_the_fields_asked_for() -> None:
 
 
 def test_first_value_on_modifier_names_the_first_procedure_only_value() -> None:
-    from expectations.frame import first_value_on_modifier
-
     got = _eval(first_value_on_modifier(["pricing_indicators", "coverage_code"]),
                 kind=["modifier", "modifier", "modifier", "procedure"],
                 pricing_indicators=[[None, "11"], [], [], ["11"]],
@@ -197,26 +206,18 @@ def test_first_value_on_modifier_names_the_first_procedure_only_value() -> None:
 
 
 def test_date_order_names_a_date_before_the_one_it_follows() -> None:
-    from datetime import date
-
-    from expectations.frame import date_order
-
     got = _eval(date_order("termination_date", "added_date"),
-                termination_date=[date(2019, 1, 31), date(2020, 1, 1), date(2021, 1, 1), None],
-                added_date=[date(2020, 1, 1), date(2020, 1, 1), date(2020, 1, 1), date(2020, 1, 1)])
+                termination_date=[D(2019, 1, 31), D(2020, 1, 1), D(2021, 1, 1), None],
+                added_date=[D(2020, 1, 1)] * 4)
     assert got == ["termination_date=20190131 (before added_date 20200101)", None, None, None]
 
 
 def test_collapsed_compares_descriptions_by_their_words() -> None:
-    from expectations.frame import collapsed
-
     got = _eval(collapsed("d"), d=[" a \t b\n c  ", "a b c", None])
     assert got == ["a b c", "a b c", None]
 
 
 def test_vanished_without_termination_lists_only_unterminated_codes_gone() -> None:
-    from expectations.vanished import vanished_without_termination
-
     previous = codes_frame([
         {"code": "A0001", "short_description": "gone, never ended"},
         {"code": "A0002", "termination_date": D(2019, 12, 31)},  # gone, but terminated
@@ -236,8 +237,6 @@ def test_vanished_without_termination_lists_only_unterminated_codes_gone() -> No
     [(5, 100, 1 - 5.5 / 100), (0, 40, 1 - 0.5 / 40), (5, 3, 0.0), (5, 0, 0.0)],
 )
 def test_a_revision_may_lose_exactly_its_limit_of_codes(limit, previous_count, mostly) -> None:
-    from expectations.suite import _revision_removals
-
     settings = GateSettings(max_revision_removed_codes=limit)
     check = _revision_removals(settings, previous_count, revision=True)
     assert (check.name, check.scope, check.batch) == (
@@ -248,16 +247,13 @@ def test_a_revision_may_lose_exactly_its_limit_of_codes(limit, previous_count, m
                              "termination_date": [None, None, None],
                              "short_description": ["Gone", None, "Kept"]},
                             schema_overrides={"termination_date": pl.Date})
-    same_quarter = _revision_removals(settings, previous_count, revision=True).derive
-    assert _eval(same_quarter, **previous.to_dict()) == [
+    assert _eval(check.derive, **previous.to_dict()) == [
         "short_description=Gone", f"short_description={BLANK}", None]
     other_quarter = _revision_removals(settings, previous_count, revision=False).derive
     assert _eval(other_quarter, **previous.to_dict()) == [None, None, None]
 
 
 def test_previous_frame_keeps_the_previous_order_and_says_what_is_still_there() -> None:
-    from expectations.frame import previous_frame
-
     previous = codes_frame([{"code": c} for c in ("A0009", "A0001", "A0005", "AA")])
     codes = codes_frame([{"code": c} for c in ("A0005", "AA", "A0002")])
     got = previous_frame(codes, previous, {"gone": ~pl.col("present")})
@@ -266,9 +262,6 @@ def test_previous_frame_keeps_the_previous_order_and_says_what_is_still_there() 
 
 
 def test_codes_frame_gives_gx_dates_as_cms_wrote_them_and_one_previous_record_per_code() -> None:
-    from expectations.frame import PREVIOUS
-    from expectations.frame import codes_frame as gx_frame
-
     codes = codes_frame([{"code": "A0001", "added_date": D(2020, 1, 31)}])
     previous = pl.concat([codes_frame([{"code": "A0001", "short_description": "first"}]),
                           codes_frame([{"code": "A0001", "short_description": "second"}])])
@@ -280,8 +273,6 @@ def test_codes_frame_gives_gx_dates_as_cms_wrote_them_and_one_previous_record_pe
 
 
 def test_each_gx_expectation_carries_its_check_name_severity_and_rule() -> None:
-    from expectations.suite import build_suite
-
     checks = all_checks(GateSettings(), previous_count=None)
     suite = build_suite("codes", checks)
     assert [e.description for e in suite.expectations] == [

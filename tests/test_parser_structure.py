@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from contracts.layout import CODES_SCHEMA, FIELDS, REJECTS_SCHEMA
 from transforms import parse_anweb
-from transforms.fixed_width import format_code
+from transforms.fixed_width import (
+    format_code,
+    group_records,
+    rejected_records,
+    typed_text,
+    unparsed_list,
+)
 
 A = {
     "code": "A0021",
@@ -282,9 +288,6 @@ def test_the_writer_defaults_refuses_and_places_each_value() -> None:
 def test_typed_text_types_exactly_what_the_record_parser_accepts() -> None:
     """The xlsx copy's values come as text: dates only as eight digits that make a date, numbers
     only as digits; anything else is null (kept raw by the caller), never an error."""
-    from contracts.layout import FIELDS
-    from transforms.fixed_width import typed_text, unparsed_list
-
     dates = pl.Series(["20200131", "20201301", "2020013", "200131", None])
     assert pl.select(typed_text(FIELDS["added_date"], pl.lit(dates))).to_series().to_list() == [
         dt.date(2020, 1, 31), None, None, None, None]
@@ -292,6 +295,9 @@ def test_typed_text_types_exactly_what_the_record_parser_accepts() -> None:
     got = pl.select(typed_text(FIELDS["anesthesia_base_units"], pl.lit(units))).to_series()
     assert (got.dtype, got.to_list()) == (pl.Int16, [12, None, None, None])
     assert typed_text(FIELDS["statute"], pl.col("s")).meta.eq(pl.col("s"))
+
+
+def test_unparsed_values_hold_each_bad_value_under_its_label_in_entry_order() -> None:
     frame = pl.DataFrame({"a": ["1", "2"], "b": ["x", "y"], "bad_a": [True, False],
                           "bad_b": [True, True]})
     out = frame.select(unparsed_list([("a", pl.col("a"), pl.col("bad_a")),
@@ -304,8 +310,6 @@ def test_typed_text_types_exactly_what_the_record_parser_accepts() -> None:
 def test_rows_of_unknown_length_are_rejected_for_what_is_wrong_with_them() -> None:
     """The xlsx copy's rows have no line length (null: not checked); a bad row among them is
     rejected for its own fault, and the rest of its record with it."""
-    from transforms.fixed_width import group_records, rejected_records
-
     rows = pl.DataFrame({
         "line": [2, 3, 4], "code": ["A0001", "A0001", "A0002"],
         "sequence_number": ["00100", "002X0", "00100"], "record_id": ["3", "4", "3"],
